@@ -1,0 +1,81 @@
+"""One consistent cut of a running crawl: the frontier and the crawl state at the same instant.
+
+A cut is taken between two callbacks, never in the middle of one: a callback that has started
+has already counted its items and changed ``spider.state``, while its request still counts as
+unfinished, so a restart would replay half of it on top of the other half. Before capturing, new
+callbacks are held back (responses wait in the scraper's queue) until the running ones finish, or
+until ``ACTOR_EVENTS_CUT_TIMEOUT`` passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from . import _scrapy_internals as internals
+from ._async import sleep
+from .frontier import FrontierCapture
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.core.engine import ExecutionEngine
+
+    from .crawl_state import CrawlState
+    from .frontier import Frontier
+
+logger = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.002
+
+
+class CrawlCut:
+    """Captures the crawl for the checkpointer (a :class:`~.checkpointer.CaptureSource`)."""
+
+    def __init__(
+        self,
+        spider: Spider,
+        engine: ExecutionEngine | None,
+        frontier: Frontier | None,
+        crawl_state: CrawlState,
+        timeout: float,
+    ) -> None:
+        self.spider = spider
+        self.engine = engine
+        self.frontier = frontier
+        self.crawl_state = crawl_state
+        self.timeout = timeout
+
+    async def capture(self, base: bool) -> tuple[FrontierCapture, bytes]:
+        release = await self._between_callbacks()
+        try:
+            if self.frontier is None:
+                capture = FrontierCapture("base", [], [], [], None, 0, 0, 0, 0)
+            else:
+                capture = self.frontier.capture(full=base)
+            return capture, self.crawl_state.capture(self.spider, capture.in_flight)
+        finally:
+            if release is not None:
+                release()
+
+    def failed(self, capture: FrontierCapture) -> None:
+        if self.frontier is not None:
+            self.frontier.failed(capture)
+
+    async def _between_callbacks(self) -> internals.Release | None:
+        engine = self.engine
+        if engine is None or self.timeout <= 0 or not internals.callbacks_running(engine):
+            return None
+        release = internals.hold_callbacks(engine)
+        deadline = time.monotonic() + self.timeout
+        while internals.callbacks_running(engine) and time.monotonic() < deadline:
+            await sleep(_POLL_SECONDS)
+        running = internals.callbacks_running(engine)
+        if running:
+            logger.debug(
+                "%d callbacks still running after %.1f s; checkpointing anyway (their items may"
+                " be repeated after a restart)",
+                running,
+                self.timeout,
+            )
+        return release

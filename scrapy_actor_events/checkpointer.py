@@ -1,0 +1,370 @@
+"""Writing checkpoints to the store and reading the newest one back.
+
+One checkpoint runs at a time. A request that arrives while one is being written is served by the
+next one, which captures the crawl after the request: two concurrent requests coalesce into one
+write, and no request is answered by a capture older than itself. A failed write leaves the
+previous manifest, and every chunk it points at, untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from twisted.internet.defer import Deferred
+
+from ._async import run_in_thread
+from .snapshot import (
+    BASE,
+    DELTA,
+    Manifest,
+    SegmentRef,
+    UnreadableCheckpoint,
+    chunk_prefix,
+    chunk_refs,
+    decode_segment,
+    encode_segment,
+    parse_chunk_key,
+    split_chunks,
+)
+from .store.base import BINARY, JSON
+
+if TYPE_CHECKING:
+    from scrapy.statscollectors import StatsCollector
+
+    from .config import Config
+    from .frontier import FrontierCapture
+    from .store.base import KeyValueStore
+
+logger = logging.getLogger(__name__)
+
+STATS_COUNT = "actor_events/checkpoint/count"
+STATS_FAILED = "actor_events/checkpoint/failed"
+STATS_BYTES = "actor_events/checkpoint/bytes"
+STATS_LAST_BYTES = "actor_events/checkpoint/last_bytes"
+STATS_LAST_MS = "actor_events/checkpoint/last_duration_ms"
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    """What one checkpoint did: written or not, and its figures."""
+
+    saved: bool
+    generation: int = 0
+    kind: str = ""
+    pending: int = 0
+    in_flight: int = 0
+    seen: int = 0
+    bytes: int = 0
+    duration_ms: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class Restored:
+    """The newest checkpoint, merged from its base and deltas."""
+
+    manifest: Manifest
+    seqs: list[int]
+    records: list[bytes]
+    fingerprints: list[bytes]
+    next_seq: int
+    crawl: bytes
+
+
+class CaptureSource(Protocol):
+    """What a checkpoint is taken from: the crawl, on the reactor thread."""
+
+    async def capture(self, base: bool) -> tuple[FrontierCapture, bytes]:
+        """The frontier (a base if ``base``, else what changed) and the crawl state, now."""
+        ...
+
+    def failed(self, capture: FrontierCapture) -> None:
+        """The capture did not reach the store: carry its changes into the next one."""
+        ...
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.1f} kB"
+
+
+class Checkpointer:
+    """Takes checkpoints of one crawl into one key of one store."""
+
+    def __init__(
+        self,
+        store: KeyValueStore,
+        key: str,
+        spider_name: str,
+        config: Config,
+        stats: StatsCollector,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.spider_name = spider_name
+        self.config = config
+        self.stats = stats
+        self.source: CaptureSource | None = None
+        self.writes_enabled = True
+        self.manifest: Manifest | None = None
+        self._min_generation = 0
+        self._waiters: list[tuple[Deferred[CheckpointResult], str, str | None]] = []
+        self._busy = False
+        self._count = 0
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def read(self) -> Restored | None:
+        """The newest checkpoint under the key, or None; raises :class:`UnreadableCheckpoint`."""
+        data = await self.store.get(self.key)
+        if data is None:
+            return None
+        manifest = Manifest.from_bytes(self.key, data)
+        if manifest.spider != self.spider_name:
+            raise UnreadableCheckpoint(
+                self.key,
+                f"it belongs to spider {manifest.spider!r}, not {self.spider_name!r};"
+                " give each spider its own SPIDER_STATE_KEY",
+            )
+        payloads = []
+        for segment in manifest.segments:
+            chunks = [await self.store.get(c.key) for c in segment.chunks]
+            payloads.append(await run_in_thread(decode_segment, self.key, segment, chunks))
+        return self._merge(manifest, payloads)
+
+    def _merge(self, manifest: Manifest, payloads: list[dict[str, Any]]) -> Restored:
+        entries: dict[int, bytes] = {}
+        fingerprints: list[bytes] = []
+        try:
+            for payload in payloads:
+                for seq in payload["removed"]:
+                    entries.pop(seq, None)
+                entries.update(zip(payload["seqs"], payload["records"], strict=True))
+                if payload["fingerprints"]:
+                    fingerprints.extend(payload["fingerprints"])
+            last = payloads[-1]
+            seqs = sorted(entries)
+            records = [entries[s] for s in seqs]
+            if not all(type(r) is bytes for r in records) or type(last["crawl"]) is not bytes:
+                raise TypeError("request records and crawl state must be bytes")
+            return Restored(
+                manifest=manifest,
+                seqs=seqs,
+                records=records,
+                fingerprints=fingerprints,
+                next_seq=int(last["next_seq"]),
+                crawl=last["crawl"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UnreadableCheckpoint(self.key, f"a segment is malformed ({exc!r})") from None
+
+    def adopt(self, manifest: Manifest | None) -> None:
+        """Continue the generation numbers and chunk bookkeeping of ``manifest``."""
+        self.manifest = manifest
+
+    async def set_aside(self, data: bytes | None = None) -> str:
+        """Copy the unreadable manifest to ``<key>.unreadable-<time>``; write above its chunks."""
+        if data is None:
+            data = await self.store.get(self.key) or b""
+        aside = f"{self.key}.unreadable-{datetime.now(UTC):%Y%m%d%H%M%S}"
+        await self.store.put(aside, data, BINARY)
+        self._min_generation = await self._highest_chunk_generation()
+        return aside
+
+    async def _highest_chunk_generation(self) -> int:
+        generations = [
+            parsed[0]
+            for k in await self.store.list_keys(chunk_prefix(self.key))
+            if (parsed := parse_chunk_key(self.key, k)) is not None
+        ]
+        return max(generations, default=0)
+
+    async def collect_garbage(self) -> int:
+        """Delete chunk records of this key that the current manifest does not point at."""
+        if self.manifest is None:
+            return 0
+        keep = self.manifest.chunk_keys
+        stale = [
+            k
+            for k in await self.store.list_keys(chunk_prefix(self.key))
+            if k not in keep and parse_chunk_key(self.key, k) is not None
+        ]
+        for k in stale:
+            await self.store.delete(k)
+        return len(stale)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def request(self, trigger: str, close_reason: str | None = None) -> Deferred[CheckpointResult]:
+        """Ask for a checkpoint; fires when one that started after this call has finished."""
+        d: Deferred[CheckpointResult] = Deferred()
+        if not self.writes_enabled or self.source is None:
+            d.callback(CheckpointResult(saved=False, error="checkpoints are disabled"))
+            return d
+        self._waiters.append((d, trigger, close_reason))
+        if not self._busy:
+            self._busy = True
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(self._serve())
+        return d
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    async def _serve(self) -> None:
+        try:
+            while self._waiters and self.writes_enabled:
+                waiters, self._waiters = self._waiters, []
+                triggers = sorted({t for _, t, _ in waiters})
+                close_reason = next((r for _, _, r in reversed(waiters) if r is not None), None)
+                result = await self._take("+".join(triggers), close_reason)
+                for d, _, _ in waiters:
+                    d.callback(result)
+            for d, _, _ in self._waiters:
+                d.callback(CheckpointResult(saved=False, error="checkpoints are disabled"))
+            self._waiters = []
+        finally:
+            self._busy = False
+
+    def _wants_base(self) -> bool:
+        if self.manifest is None:
+            return True
+        deltas = self.manifest.segments[1:]
+        if len(deltas) >= self.config.max_deltas:
+            return True
+        # Fold the deltas in once they outweigh the base: restore time and store size stay bounded.
+        return sum(s.stored_size for s in deltas) > self.manifest.segments[0].stored_size
+
+    async def _take(self, trigger: str, close_reason: str | None) -> CheckpointResult:
+        assert self.source is not None
+        started = time.perf_counter()
+        captured_at = datetime.now(UTC).isoformat()
+        capture, crawl = await self.source.capture(self._wants_base())
+        previous = self.manifest
+        generation = max(previous.generation if previous else 0, self._min_generation) + 1
+        try:
+            manifest, written = await self._write(
+                capture, crawl, generation, captured_at, trigger, close_reason
+            )
+        except Exception as exc:
+            self._failed(capture, exc)
+            return CheckpointResult(saved=False, error=str(exc))
+        self.manifest = manifest
+        self._count += 1
+        duration_ms = (time.perf_counter() - started) * 1000
+        self.stats.inc_value(STATS_COUNT)
+        self.stats.inc_value(STATS_BYTES, written)
+        self.stats.set_value(STATS_LAST_BYTES, written)
+        self.stats.set_value(STATS_LAST_MS, round(duration_ms, 1))
+        logger.info(
+            "Checkpoint %d saved to %s: %s pending, %s in flight, %s seen, %s in %d ms (%s, %s)",
+            generation,
+            self.key,
+            f"{capture.pending:,}",
+            f"{capture.in_flight:,}",
+            f"{capture.seen:,}",
+            _mb(written),
+            duration_ms,
+            capture.kind,
+            trigger,
+        )
+        if previous is not None:
+            await self._delete_unreferenced(previous, manifest)
+        return CheckpointResult(
+            saved=True,
+            generation=generation,
+            kind=capture.kind,
+            pending=capture.pending,
+            in_flight=capture.in_flight,
+            seen=capture.seen,
+            bytes=written,
+            duration_ms=duration_ms,
+        )
+
+    def _failed(self, capture: FrontierCapture, exc: Exception) -> None:
+        assert self.source is not None
+        self.stats.inc_value(STATS_FAILED)
+        self.source.failed(capture)
+        logger.error(
+            "Checkpoint could not be saved to %s (%s: %s). The previous checkpoint stays valid;"
+            " the next one will try again.",
+            self.key,
+            type(exc).__name__,
+            exc,
+        )
+
+    async def _write(
+        self,
+        capture: FrontierCapture,
+        crawl: bytes,
+        generation: int,
+        captured_at: str,
+        trigger: str,
+        close_reason: str | None,
+    ) -> tuple[Manifest, int]:
+        payload = {
+            "kind": capture.kind,
+            "generation": generation,
+            "crawl": crawl,
+            **capture.payload(),
+        }
+        level, chunk_bytes = self.config.compression_level, self.config.chunk_bytes
+
+        def encode() -> tuple[list[bytes], int]:
+            data, raw_size = encode_segment(payload, level)
+            return split_chunks(data, chunk_bytes), raw_size
+
+        chunks, raw_size = await run_in_thread(encode)
+        refs = chunk_refs(self.key, generation, chunks)
+        for ref, chunk in zip(refs, chunks, strict=True):
+            await self.store.put(ref.key, chunk, BINARY)
+        segment = SegmentRef(
+            generation=generation, kind=capture.kind, raw_size=raw_size, chunks=refs
+        )
+        kept = () if capture.kind == BASE or self.manifest is None else self.manifest.segments
+        manifest = Manifest(
+            key=self.key,
+            spider=self.spider_name,
+            generation=generation,
+            created_at=captured_at,
+            trigger=trigger,
+            close_reason=close_reason,
+            segments=(*kept, segment),
+            summary=self._summary(capture),
+        )
+        await self.store.put(self.key, manifest.to_bytes(), JSON)
+        return manifest, sum(r.size for r in refs)
+
+    def _summary(self, capture: FrontierCapture) -> dict[str, Any]:
+        stats = self.stats.get_stats()
+        main = (
+            "item_scraped_count",
+            "response_received_count",
+            "request_depth_max",
+            "scheduler/enqueued",
+        )
+        return {
+            "pending": capture.pending,
+            "in_flight": capture.in_flight,
+            "seen": capture.seen,
+            "stats": {k: stats[k] for k in main if isinstance(stats.get(k), (int, float))},
+        }
+
+    async def _delete_unreferenced(self, previous: Manifest, current: Manifest) -> None:
+        stale = previous.chunk_keys - current.chunk_keys
+        for k in sorted(stale):
+            try:
+                await self.store.delete(k)
+            except Exception as exc:
+                logger.warning(
+                    "Could not delete old chunk %s (%s); it is removed on the next start.", k, exc
+                )
+                return
+
+
+__all__ = ["DELTA", "CheckpointResult", "Checkpointer", "Restored"]

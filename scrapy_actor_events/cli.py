@@ -1,0 +1,80 @@
+"""The command line: ``scrapy-actor-events`` or ``python -m scrapy_actor_events``.
+
+Exit codes: 0 success, 1 the command ran but its check failed (e.g. the demo lost pages),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import main
+
+    return main(
+        pages=args.pages,
+        kill_after=args.kill_after,
+        delay=args.delay,
+        storage=args.storage,
+        project=args.project,
+        verbose=args.verbose,
+    )
+
+
+def _site(args: argparse.Namespace) -> int:
+    from .demo_site import DemoSite
+
+    with DemoSite(pages=args.pages, delay=args.delay, port=args.port, seed=args.seed) as site:
+        print(f"Serving {args.pages} linked pages at {site.url}/ (Ctrl+C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scrapy-actor-events",
+        description="Checkpoint and resume Scrapy crawls on the Apify platform.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="crawl a local site, kill the crawl with SIGKILL, resume it, show what survived",
+    )
+    demo.add_argument("--pages", type=int, default=400, help="pages in the demo site (default 400)")
+    demo.add_argument("--kill-after", type=int, default=150, help="requests before the kill (150)")
+    demo.add_argument("--delay", type=float, default=0.01, help="seconds per response (0.01)")
+    demo.add_argument("--storage", default="storage", help="local storage directory (./storage)")
+    demo.add_argument("--project", help="Scrapy project to run (default: example_project/)")
+    demo.add_argument("-v", "--verbose", action="store_true", help="show the whole crawl log")
+    demo.set_defaults(func=_demo)
+
+    site = commands.add_parser("site", help="serve the demo site on 127.0.0.1")
+    site.add_argument("--pages", type=int, default=400)
+    site.add_argument("--delay", type=float, default=0.0)
+    site.add_argument("--port", type=int, default=8765)
+    site.add_argument("--seed", type=int, default=7)
+    site.set_defaults(func=_site)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The rest of a crawl's state: stats, ``spider.state`` and how far ``start()`` was read.
+
+Stats continue across runs: counters carry on from the checkpoint, the first run's ``start_time``
+stays, ``elapsed_time_seconds`` adds up the runs, and per-process keys (``log_count/*``,
+``memusage/*``) start from zero in every process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from .codec import UnencodableError, pack_data, unpack_data
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from scrapy import Spider
+    from scrapy.statscollectors import StatsCollector
+
+logger = logging.getLogger(__name__)
+
+#: Stats that describe this process only.
+PER_PROCESS_PREFIXES = ("log_count/", "memusage/", "actor_events/restore/")
+#: Stats CoreStats sets when the spider closes; a resumed run sets its own.
+CLOSE_KEYS = frozenset({"finish_time", "finish_reason", "elapsed_time_seconds"})
+
+
+def is_per_process(key: str) -> bool:
+    return key in CLOSE_KEYS or key.startswith(PER_PROCESS_PREFIXES)
+
+
+class CrawlState:
+    """Captures and restores everything but the frontier."""
+
+    def __init__(self, stats: StatsCollector, *, with_spider_state: bool = True) -> None:
+        self.stats = stats
+        self.with_spider_state = with_spider_state
+        self.start_consumed = 0
+        self.start_done = False
+        self._start_skip = 0
+        self._elapsed_before = 0.0
+        self._process_started = time.monotonic()
+        self._first_start_time: Any = None
+        self._dropped_logged: set[str] = set()
+
+    # -- capture ------------------------------------------------------------------------------
+
+    def capture(self, spider: Spider, in_flight: int) -> bytes:
+        """Stats, ``spider.state`` and start progress as bytes, taken now."""
+        doc: dict[str, Any] = {
+            "stats": self._encodable("stats", self.stats.get_stats()),
+            "start": {"consumed": self.start_consumed, "done": self.start_done},
+            "elapsed": self.elapsed_seconds(),
+            "in_flight": in_flight,
+        }
+        if self.with_spider_state:
+            doc["state"] = self._encodable("spider.state", getattr(spider, "state", None) or {})
+        return pack_data(doc)
+
+    def elapsed_seconds(self) -> float:
+        return self._elapsed_before + (time.monotonic() - self._process_started)
+
+    def _encodable(self, where: str, values: dict[str, Any]) -> dict[str, Any]:
+        snapshot = dict(values)
+        try:
+            pack_data(snapshot)
+            return snapshot
+        except UnencodableError:
+            pass
+        kept = {}
+        for key, value in snapshot.items():
+            try:
+                pack_data(value)
+            except UnencodableError as exc:
+                label = f"{where}[{key!r}]"
+                if label not in self._dropped_logged:
+                    self._dropped_logged.add(label)
+                    logger.error(
+                        "%s is not plain data (%s) and is left out of checkpoints;"
+                        " store dicts, lists, strings, numbers, bytes or datetimes there.",
+                        label,
+                        exc.cause,
+                    )
+                continue
+            kept[key] = value
+        return kept
+
+    # -- restore ------------------------------------------------------------------------------
+
+    @staticmethod
+    def decode(data: bytes) -> dict[str, Any]:
+        doc = unpack_data(data)
+        if not isinstance(doc, dict) or not isinstance(doc.get("stats"), dict):
+            raise ValueError("crawl state is not a map with stats")
+        return doc
+
+    def restore(self, spider: Spider, doc: dict[str, Any]) -> None:
+        """Put stats, ``spider.state`` and start progress back (in ``spider_opened``)."""
+        for key, value in doc["stats"].items():
+            if key == "start_time":
+                self._first_start_time = value
+            elif not is_per_process(key):
+                self.stats.set_value(key, value)
+        start = doc.get("start") or {}
+        self._start_skip = int(start.get("consumed") or 0)
+        self._elapsed_before = float(doc.get("elapsed") or 0.0)
+        if self.with_spider_state:
+            state = doc.get("state")
+            spider.state = state if isinstance(state, dict) else {}  # type: ignore[attr-defined]
+
+    def ensure_spider_state(self, spider: Spider) -> None:
+        if self.with_spider_state and not isinstance(getattr(spider, "state", None), dict):
+            spider.state = {}  # type: ignore[attr-defined]
+
+    def after_core_stats_opened(self) -> None:
+        """Keep the first run's ``start_time`` over the one CoreStats just set."""
+        if self._first_start_time is not None:
+            self.stats.set_value("start_time", self._first_start_time)
+
+    def after_core_stats_closed(self) -> None:
+        """Make ``elapsed_time_seconds`` the sum of all runs, not this process only."""
+        this_run = self.stats.get_value("elapsed_time_seconds")
+        if isinstance(this_run, (int, float)) and self._elapsed_before:
+            self.stats.set_value("elapsed_time_seconds", self._elapsed_before + this_run)
+
+    @property
+    def start_skip(self) -> int:
+        return self._start_skip
+
+    async def track_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Count what the engine reads from ``start()``, skipping what earlier runs read."""
+        skip = self._start_skip
+        async for item in start:
+            self.start_consumed += 1
+            if self.start_consumed <= skip:
+                continue
+            yield item
+        self.start_done = True
+        if skip and self.start_consumed < skip:
+            logger.warning(
+                "start() yielded %d items, fewer than the %d read before the restart;"
+                " start() should yield the same sequence in every run.",
+                self.start_consumed,
+                skip,
+            )

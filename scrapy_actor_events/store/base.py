@@ -1,0 +1,45 @@
+"""The key-value store interface that checkpoints are written through."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+JSON = "application/json; charset=utf-8"
+BINARY = "application/octet-stream"
+
+
+class StoreError(Exception):
+    """A store operation failed; the message says which and why (never with a token)."""
+
+
+@runtime_checkable
+class KeyValueStore(Protocol):
+    """A key-value store of byte records, like the Apify platform's.
+
+    Implementations must make ``put`` atomic for readers: a reader sees the old value or the new
+    one, never a mix. Errors are raised as :class:`StoreError` (or ``OSError``).
+    """
+
+    def describe(self) -> str:
+        """Where records go, for one log line: a path or a store id, never a secret."""
+        ...
+
+    async def get(self, key: str) -> bytes | None:
+        """The record's bytes, or None if there is no such key."""
+        ...
+
+    async def put(self, key: str, value: bytes, content_type: str) -> None:
+        """Create or replace the record."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the record; no error if it does not exist."""
+        ...
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        """All keys starting with ``prefix``, sorted."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+        ...

@@ -1,0 +1,159 @@
+"""The embedded default store: the Apify local storage layout on disk.
+
+::
+
+    <storage dir>/key_value_stores/<store id>/__metadata__.json
+    <storage dir>/key_value_stores/<store id>/<urlquote(key)>                     the value
+    <storage dir>/key_value_stores/<store id>/<urlquote(key)>.__metadata__.json   its metadata:
+                                                  {"key": ..., "content_type": ..., "size": ...}
+
+This is what the Apify SDK (4.x) and crawlee-python read, so ``Actor.get_value(key)`` sees the
+checkpoint manifest. Every file is written to a temporary name, flushed with fsync and renamed, so a
+kill at any instant leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
+
+from .._async import run_in_thread
+from ..config import KEY_RE
+from .base import StoreError
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from ..config import Config
+
+_METADATA_SUFFIX = ".__metadata__.json"
+_STORE_METADATA = "__metadata__.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _check_key(key: str) -> None:
+    if not KEY_RE.match(key):
+        raise StoreError(
+            f"invalid key {key!r}: the store accepts 1-256 characters of a-zA-Z0-9!-_.'()"
+        )
+
+
+class LocalKeyValueStore:
+    """A key-value store in the Apify local storage layout."""
+
+    def __init__(self, storage_dir: str | os.PathLike[str], store_id: str = "default") -> None:
+        self.storage_dir = Path(storage_dir)
+        self.store_id = store_id
+        self.path = self.storage_dir / "key_value_stores" / store_id
+
+    @classmethod
+    def from_config(cls, config: Config) -> LocalKeyValueStore:
+        return cls(config.storage_dir, config.store_id)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> LocalKeyValueStore:
+        from ..config import Config
+
+        return cls.from_config(Config.from_settings(crawler.settings))
+
+    def describe(self) -> str:
+        return f"local store {self.store_id!r} at {self.path.resolve()}"
+
+    # -- blocking parts, run in a thread --------------------------------------------------------
+
+    def _file(self, key: str) -> Path:
+        return self.path / quote(key, safe="")
+
+    def _ensure_dir(self) -> None:
+        if not self.path.is_dir():
+            self.path.mkdir(parents=True, exist_ok=True)
+        meta = self.path / _STORE_METADATA
+        if not meta.exists():
+            now = _now()
+            doc = {"id": self.store_id, "name": self.store_id, "accessed_at": now,
+                   "created_at": now, "modified_at": now}  # fmt: skip
+            self._write_atomic(meta, json.dumps(doc, indent=2).encode())
+
+    def _write_atomic(self, target: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:40]}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _get(self, key: str) -> bytes | None:
+        for candidate in (self._file(key), self.path / f"{quote(key, safe='')}.json"):
+            try:
+                return candidate.read_bytes()
+            except FileNotFoundError:
+                continue
+        return None
+
+    def _put(self, key: str, value: bytes, content_type: str) -> None:
+        self._ensure_dir()
+        target = self._file(key)
+        self._write_atomic(target, value)
+        sidecar = {"key": key, "content_type": content_type, "size": len(value)}
+        self._write_atomic(
+            target.with_name(target.name + _METADATA_SUFFIX), json.dumps(sidecar).encode()
+        )
+        self._fsync_dir()
+
+    def _delete(self, key: str) -> None:
+        target = self._file(key)
+        for path in (target, target.with_name(target.name + _METADATA_SUFFIX)):
+            path.unlink(missing_ok=True)
+
+    def _list(self, prefix: str) -> list[str]:
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return []
+        keys = []
+        for name in names:
+            if name.startswith(".") or name.endswith(_METADATA_SUFFIX) or name == _STORE_METADATA:
+                continue
+            key = unquote(name)
+            if key.startswith(prefix):
+                keys.append(key)
+        return sorted(keys)
+
+    # -- the async interface --------------------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        _check_key(key)
+        return await run_in_thread(self._get, key)
+
+    async def put(self, key: str, value: bytes, content_type: str) -> None:
+        _check_key(key)
+        await run_in_thread(self._put, key, value, content_type)
+
+    async def delete(self, key: str) -> None:
+        _check_key(key)
+        await run_in_thread(self._delete, key)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return await run_in_thread(self._list, prefix)
+
+    async def close(self) -> None:
+        return None

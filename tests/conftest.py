@@ -1,0 +1,35 @@
+"""Shared fixtures: a real website on 127.0.0.1 and a clean storage directory per test."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from scrapy_actor_events.demo_site import DemoSite
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+
+@pytest.fixture
+def site() -> Iterator[DemoSite]:
+    with DemoSite(pages=120, delay=0.002) as demo:
+        yield demo
+
+
+@pytest.fixture
+def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A storage directory, and an environment with no platform variables leaking in."""
+    for name in (
+        "ACTOR_EVENTS_WEBSOCKET_URL", "APIFY_ACTOR_EVENTS_WS_URL", "APIFY_TOKEN",
+        "APIFY_IS_AT_HOME",
+        "ACTOR_DEFAULT_KEY_VALUE_STORE_ID", "APIFY_DEFAULT_KEY_VALUE_STORE_ID",
+        "APIFY_PERSIST_STATE_INTERVAL_MILLIS", "CRAWLEE_PERSIST_STATE_INTERVAL_MILLIS",
+        "CRAWLEE_STORAGE_DIR", "APIFY_API_BASE_URL",
+    ):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "storage"
+    monkeypatch.setenv("APIFY_LOCAL_STORAGE_DIR", str(path))
+    return path

@@ -1,0 +1,231 @@
+"""The extension in real in-process crawls of a local site."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+from scrapy import Spider
+from scrapy.core.scheduler import BaseScheduler
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import deferred_f_from_coro_f
+from scrapy.utils.test import get_crawler
+
+from scrapy_actor_events import ActorEventsExtension
+from scrapy_actor_events.extension import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE
+from scrapy_actor_events.store.local import LocalKeyValueStore
+
+from .support.crawling import crawl, crawl_doc, read_checkpoint, scrapy_crawl, subprocess_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from scrapy_actor_events.demo_site import DemoSite
+
+KEY = "SCRAPY_STATE_pages"
+
+
+class PagesSpider(Spider):
+    name = "pages"
+
+    def __init__(self, url: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.start_urls = [url]
+
+    def parse(self, response):
+        self.state["pages"] = self.state.get("pages", 0) + 1
+        yield {"url": response.url}
+        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
+
+
+async def crawl_site(site: DemoSite, **settings):
+    """Crawl the site; ``limit=N`` stops it after N items (CLOSESPIDER_ITEMCOUNT)."""
+    limit = settings.pop("limit", 0)
+    if limit:
+        settings["CLOSESPIDER_ITEMCOUNT"] = limit
+    return await crawl(PagesSpider, crawl_kwargs={"url": f"{site.url}/"}, **settings)
+
+
+def test_disabled_by_setting() -> None:
+    crawler = get_crawler(settings_dict={"ACTOR_EVENTS_ENABLED": False})
+    with pytest.raises(NotConfigured, match="Set ACTOR_EVENTS_ENABLED to True"):
+        ActorEventsExtension.from_crawler(crawler)
+
+
+def test_not_configured_without_a_twisted_reactor(storage: Path, site: DemoSite) -> None:
+    run = scrapy_crawl(
+        ["links", "-a", f"start_url={site.url}/", "-s", "TWISTED_REACTOR_ENABLED=False"],
+        subprocess_env(storage),
+    )
+    assert run.returncode == 0
+    assert "Disabled scrapy_actor_events.ActorEventsExtension" in run.stderr
+    assert "TWISTED_REACTOR_ENABLED is False: nothing will be checkpointed" in run.stderr
+    assert "Spider closed (finished)" in run.stderr
+    assert not storage.exists()
+
+
+def test_invalid_key_is_an_error_at_start() -> None:
+    with pytest.raises(ValueError, match="SPIDER_STATE_KEY='my/key'"):
+        ActorEventsExtension.from_crawler(get_crawler(settings_dict={"SPIDER_STATE_KEY": "my/key"}))
+
+
+@deferred_f_from_coro_f
+async def test_interrupted_crawl_resumes_and_stats_continue(storage: Path, site: DemoSite) -> None:
+    first = await crawl_site(site, limit=40)
+    assert first.stats.get_value("finish_reason") == "closespider_itemcount"
+    saved = await read_checkpoint(storage, KEY, "pages")
+    assert saved.manifest.close_reason == "closespider_itemcount"
+    assert saved.seqs
+    first_start = first.stats.get_value("start_time")
+
+    second = await crawl_site(site)
+    stats = second.stats
+    assert stats.get_value("finish_reason") == "finished"
+    assert stats.get_value("start_time") == first_start, "the first run's start_time is kept"
+    assert stats.get_value("item_scraped_count") == 121  # 120 pages and the start page, once each
+    assert second.spider.state["pages"] == 121
+    assert stats.get_value("elapsed_time_seconds") > first.stats.get_value("elapsed_time_seconds")
+    assert stats.get_value("actor_events/restore/requests") == len(saved.seqs)
+    enqueued, dequeued = (
+        stats.get_value("scheduler/enqueued"),
+        stats.get_value("scheduler/dequeued"),
+    )
+    assert enqueued == dequeued, "re-enqueued requests are not counted twice"
+    assert site.log.counts("/")["/"] == 1
+
+
+@deferred_f_from_coro_f
+async def test_finished_crawl_starts_fresh_unless_told(
+    storage: Path, site: DemoSite, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="scrapy_actor_events")
+    await crawl_site(site)
+    second = await crawl_site(site)
+    assert "finished (finished," in caplog.text
+    assert "starting a new crawl" in caplog.text
+    assert second.stats.get_value("item_scraped_count") == 121
+    caplog.clear()
+    third = await crawl_site(site, ACTOR_EVENTS_RESUME="always")
+    assert "Resuming from checkpoint" in caplog.text
+    assert third.stats.get_value("item_scraped_count") == 121, (
+        "nothing left to crawl: counts carry on"
+    )
+    assert third.stats.get_value("response_received_count") == 121
+    assert site.log.counts("/")["/"] == 2  # the two fresh runs; the resumed one skipped start()
+
+
+def corrupt_manifest(storage: Path) -> Path:
+    manifest = storage / "key_value_stores" / "default" / KEY
+    data = bytearray(manifest.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    manifest.write_bytes(bytes(data))
+    return manifest
+
+
+@deferred_f_from_coro_f
+async def test_unreadable_checkpoint_stops_and_is_left_untouched(
+    storage: Path, site: DemoSite, caplog
+) -> None:
+    await crawl_site(site, limit=20)
+    manifest = corrupt_manifest(storage)
+    before = (manifest.read_bytes(), os.stat(manifest).st_mtime_ns)
+    files_before = sorted(p.name for p in manifest.parent.iterdir())
+    hits_before = len(site.log)
+    crawler = await crawl_site(site)
+    assert crawler.stats.get_value("finish_reason") == CLOSE_UNREADABLE
+    assert (manifest.read_bytes(), os.stat(manifest).st_mtime_ns) == before
+    assert sorted(p.name for p in manifest.parent.iterdir()) == files_before
+    assert len(site.log) == hits_before, "nothing was crawled"
+    message = next(
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR and KEY in r.getMessage()
+    )
+    for part in (
+        KEY,
+        "is unreadable",
+        "scrapy-actor-events inspect",
+        "clear",
+        "ACTOR_EVENTS_ON_UNREADABLE=fresh",
+    ):
+        assert part in message
+
+
+@deferred_f_from_coro_f
+async def test_unreadable_checkpoint_set_aside_when_asked(storage: Path, site: DemoSite) -> None:
+    await crawl_site(site, limit=20)
+    manifest = corrupt_manifest(storage)
+    bad = manifest.read_bytes()
+    old_chunks = {p.name for p in manifest.parent.iterdir() if ".part-" in p.name}
+    crawler = await crawl_site(site, ACTOR_EVENTS_ON_UNREADABLE="fresh")
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    aside = [
+        p
+        for p in manifest.parent.iterdir()
+        if ".unreadable-" in p.name and "__metadata__" not in p.name
+    ]
+    assert len(aside) == 1
+    assert aside[0].read_bytes() == bad
+    assert old_chunks <= {p.name for p in manifest.parent.iterdir()}, (
+        "the bad checkpoint's chunks are kept"
+    )
+    restored = await read_checkpoint(storage, KEY, "pages")
+    assert restored.manifest.close_reason == "finished"
+
+
+class FailingStore(LocalKeyValueStore):
+    async def get(self, key: str) -> bytes | None:
+        raise OSError("store is down")
+
+
+@deferred_f_from_coro_f
+async def test_store_that_cannot_be_read_stops_the_crawl(storage: Path, site: DemoSite) -> None:
+    crawler = await crawl_site(site, ACTOR_EVENTS_STORE=f"{__name__}.FailingStore")
+    assert crawler.stats.get_value("finish_reason") == CLOSE_STORE_UNAVAILABLE
+    assert not (storage / "key_value_stores" / "default" / KEY).exists()
+
+
+@deferred_f_from_coro_f
+async def test_jobdir_keeps_the_frontier_and_we_keep_stats(
+    storage: Path, site: DemoSite, tmp_path: Path, caplog
+) -> None:
+    crawler = await crawl_site(site, JOBDIR=str(tmp_path / "job"), limit=10)
+    assert "JOBDIR is set" in caplog.text
+    restored = await read_checkpoint(storage, KEY, "pages")
+    assert restored.seqs == []
+    assert restored.fingerprints == []
+    assert crawl_doc(restored)["stats"]["item_scraped_count"] == crawler.stats.get_value(
+        "item_scraped_count"
+    )
+    assert "state" not in crawl_doc(restored)
+
+
+class ForeignScheduler(BaseScheduler):
+    """A scheduler that is not Scrapy's: like ApifyScheduler or scrapy-redis."""
+
+    def __init__(self):
+        self.queue = []
+
+    def has_pending_requests(self) -> bool:
+        return bool(self.queue)
+
+    def enqueue_request(self, request) -> bool:
+        self.queue.append(request)
+        return True
+
+    def next_request(self):
+        return self.queue.pop() if self.queue else None
+
+
+@deferred_f_from_coro_f
+async def test_foreign_scheduler_keeps_stats_and_state_only(
+    storage: Path, site: DemoSite, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="scrapy_actor_events")
+    crawler = await crawl_site(site, SCHEDULER=f"{__name__}.ForeignScheduler", limit=5)
+    assert "is not Scrapy's" in caplog.text
+    restored = await read_checkpoint(storage, KEY, "pages")
+    assert restored.seqs == []
+    assert crawl_doc(restored)["state"]["pages"] == crawler.spider.state["pages"]
