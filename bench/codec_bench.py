@@ -35,20 +35,31 @@ class BenchSpider(Spider):
 
 
 def request_mix(spider: BenchSpider, n: int, seed: int = 1) -> list[Request]:
-    """70% links found on pages, 20% in-flight requests with their default headers, 10% forms/JSON."""
+    """70% followed links, 20% in-flight requests with default headers, 10% forms and JSON."""
     rng = random.Random(seed)
     out: list[Request] = []
     for i in range(n):
         roll = rng.random()
-        url = f"https://shop{rng.randrange(20)}.example.com/category/{rng.randrange(500)}/item-{i}?page={rng.randrange(50)}"
+        shop, category, page = rng.randrange(20), rng.randrange(500), rng.randrange(50)
+        url = f"https://shop{shop}.example.com/category/{category}/item-{i}?page={page}"
         if roll < 0.7:
-            out.append(Request(url, callback=spider.parse_product, meta={"depth": rng.randrange(8)}))
+            out.append(
+                Request(url, callback=spider.parse_product, meta={"depth": rng.randrange(8)})
+            )
         elif roll < 0.9:
-            out.append(Request(url, callback=spider.parse, headers=IN_FLIGHT_HEADERS,
-                               meta={"depth": 3, "download_slot": "shop1.example.com", "download_latency": 0.2}))  # fmt: skip
+            meta = {"depth": 3, "download_slot": "shop1.example.com", "download_latency": 0.2}
+            out.append(Request(url, callback=spider.parse, headers=IN_FLIGHT_HEADERS, meta=meta))
         elif roll < 0.95:
-            out.append(FormRequest(url, formdata={"q": f"term {i}", "page": "2"}, callback=spider.parse_search,
-                                   cb_kwargs={"term": f"term {i}"}, priority=5))  # fmt: skip
+            form = {"q": f"term {i}", "page": "2"}
+            out.append(
+                FormRequest(
+                    url,
+                    formdata=form,
+                    callback=spider.parse_search,
+                    cb_kwargs={"term": f"term {i}"},
+                    priority=5,
+                )
+            )
         else:
             out.append(JsonRequest(url, data={"ids": [i, i + 1]}, callback=spider.parse_product))
     return out
@@ -65,14 +76,24 @@ def run(n: int = 20_000, rounds: int = 7) -> list[dict[str, Any]]:
         "codec encode": lambda: timed(lambda: [codec.encode(r) for r in requests]),
         "Request.to_dict": lambda: timed(lambda: [r.to_dict(spider=spider) for r in requests]),
         "codec decode": lambda: timed(lambda: [codec.decode(b) for b in encoded]),
-        "request_from_dict": lambda: timed(lambda: [request_from_dict(d, spider=spider) for d in dicts]),
+        "request_from_dict": lambda: timed(
+            lambda: [request_from_dict(d, spider=spider) for d in dicts]
+        ),
     }
     results = interleaved(cases, rounds)
     per_request = {name: median(values) / n * 1e6 for name, values in results.items()}
     size = sum(map(len, encoded)) / n
     return [
-        {"what": "encode", "ours_us": per_request["codec encode"], "stock_us": per_request["Request.to_dict"]},
-        {"what": "decode", "ours_us": per_request["codec decode"], "stock_us": per_request["request_from_dict"]},
+        {
+            "what": "encode",
+            "ours_us": per_request["codec encode"],
+            "stock_us": per_request["Request.to_dict"],
+        },
+        {
+            "what": "decode",
+            "ours_us": per_request["codec decode"],
+            "stock_us": per_request["request_from_dict"],
+        },
         {"what": "bytes per request (encoded, before compression)", "value": size},
     ]
 

@@ -16,14 +16,24 @@ import sys
 from . import codec_bench
 from .common import REPORT, git_revision, machine, versions
 
+HEADER = (
+    "# Benchmarks\n\nWritten by `python -m bench.run`; each section says when, where and how it"
+    " was measured.\n"
+)
+
 SECTIONS = {
-    "codec": ("Request codec", lambda args: codec_bench.report(codec_bench.run(args.requests, args.rounds), args.requests, args.rounds)),
+    "codec": (
+        "Request codec",
+        lambda args: codec_bench.report(
+            codec_bench.run(args.requests, args.rounds), args.requests, args.rounds
+        ),
+    ),
 }
 
 
 def write_section(name: str, title: str, body: str, command: str) -> None:
     REPORT.parent.mkdir(exist_ok=True)
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\nWritten by `python -m bench.run`; each section says when, where and how it was measured.\n"
+    text = REPORT.read_text() if REPORT.exists() else HEADER
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"<!-- section:{name} -->\n## {title}\n\n"
@@ -31,13 +41,21 @@ def write_section(name: str, title: str, body: str, command: str) -> None:
         f"Command: `{command}`\n\n{body}\n<!-- end:{name} -->\n"
     )
     pattern = re.compile(rf"<!-- section:{name} -->.*?<!-- end:{name} -->\n", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else text.rstrip("\n") + "\n\n" + section
+    )
     REPORT.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sections", nargs="*", help=f"sections to run: {', '.join(SECTIONS)} (default: all)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "sections", nargs="*", help=f"sections to run: {', '.join(SECTIONS)} (default: all)"
+    )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)
