@@ -42,6 +42,25 @@ def _site(args: argparse.Namespace) -> int:
             return 0
 
 
+def _events(args: argparse.Namespace) -> int:
+    from .events_server import serve
+
+    try:
+        schedule = [(float(seconds), command) for seconds, command in args.at]
+    except ValueError:
+        print("--at takes SECONDS and a COMMAND, e.g. --at 30 'migrating 10'", file=sys.stderr)
+        return 2
+    tls = None
+    if args.certificate or args.key:
+        if not (args.certificate and args.key):
+            print("wss needs both --certificate and --key", file=sys.stderr)
+            return 2
+        from .events_server import tls_context
+
+        tls = tls_context(args.certificate, args.key)
+    return serve(args.port, schedule, args.cpu_interval, tls)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scrapy-actor-events",
@@ -61,6 +80,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--project", help="Scrapy project to run (default: example_project/)")
     demo.add_argument("-v", "--verbose", action="store_true", help="show the whole crawl log")
     demo.set_defaults(func=_demo)
+
+    events = commands.add_parser(
+        "events",
+        help="serve the Actor events socket on 127.0.0.1 and send the events you type",
+        description="Serve the Actor events socket on 127.0.0.1. Run the crawl with"
+        " ACTOR_EVENTS_WEBSOCKET_URL=ws://127.0.0.1:PORT, then type commands: persistState,"
+        " migrating [SECONDS], aborting, cpu on|off, systemInfo, raw TEXT, binary HEX, big BYTES,"
+        " close CODE, reset, refuse CODE|reset|off, status, quit.",
+    )
+    events.add_argument("--port", type=int, default=8010, help="port (default 8010, 0: any)")
+    events.add_argument(
+        "--at",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("SECONDS", "COMMAND"),
+        help="send COMMAND SECONDS after the first connection, e.g. --at 30 'migrating 10'",
+    )
+    events.add_argument(
+        "--cpu-interval", type=float, default=1.0, help="seconds between cpuInfo events (1.0)"
+    )
+    events.add_argument("--certificate", help="PEM certificate: serve wss:// instead of ws://")
+    events.add_argument("--key", help="PEM private key of --certificate")
+    events.set_defaults(func=_events)
 
     site = commands.add_parser("site", help="serve the demo site on 127.0.0.1")
     site.add_argument("--pages", type=int, default=400)

@@ -32,6 +32,14 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_EVENTS_RESTORE_BATCH": 5_000,
     "ACTOR_EVENTS_SET_EXIT_CODE": True,
     "ACTOR_EVENTS_CUT_TIMEOUT": 1.0,
+    "ACTOR_EVENTS_WEBSOCKET_URL": None,
+    "ACTOR_EVENTS_CA_FILE": None,
+    "ACTOR_EVENTS_PING_INTERVAL": 10,
+    "ACTOR_EVENTS_PING_TIMEOUT": 5,
+    "ACTOR_EVENTS_RECONNECT_INITIAL_DELAY": 1.0,
+    "ACTOR_EVENTS_RECONNECT_MAX_DELAY": 90.0,
+    "ACTOR_EVENTS_MIGRATION_DEFAULT_SECONDS": 5.0,
+    "ACTOR_EVENTS_MIGRATION_RESUME_AFTER": 120.0,
 }
 
 #: The platform's record-size limit is 9,437,184 bytes; chunks stay well below it.
@@ -103,6 +111,14 @@ class Config:
     restore_batch: int
     set_exit_code: bool
     cut_timeout: float
+    websocket_url: str | None
+    ca_file: str | None
+    ping_interval: int
+    ping_timeout: int
+    reconnect_initial_delay: float
+    reconnect_max_delay: float
+    migration_default_seconds: float
+    migration_resume_after: float
     environment: ActorEnvironment
 
     @classmethod
@@ -145,6 +161,37 @@ class Config:
         if cut_timeout < 0:
             raise ValueError(f"ACTOR_EVENTS_CUT_TIMEOUT must be >= 0 seconds, got {cut_timeout!r}.")
 
+        ping_interval = _number(settings, "ACTOR_EVENTS_PING_INTERVAL", int)
+        ping_timeout = _number(settings, "ACTOR_EVENTS_PING_TIMEOUT", int)
+        if ping_interval < 0 or ping_timeout < 2:
+            # Autobahn rounds its ping timers to whole seconds; a shorter timeout drops the
+            # connection at the first ping.
+            raise ValueError(
+                "ACTOR_EVENTS_PING_INTERVAL must be >= 0 (0: no pings) and"
+                f" ACTOR_EVENTS_PING_TIMEOUT >= 2 whole seconds, got {ping_interval!r} and"
+                f" {ping_timeout!r}."
+            )
+        initial_delay = _number(settings, "ACTOR_EVENTS_RECONNECT_INITIAL_DELAY", float)
+        max_delay = _number(settings, "ACTOR_EVENTS_RECONNECT_MAX_DELAY", float)
+        if not 0 < initial_delay <= max_delay:
+            raise ValueError(
+                "ACTOR_EVENTS_RECONNECT_INITIAL_DELAY must be > 0 and at most"
+                f" ACTOR_EVENTS_RECONNECT_MAX_DELAY, got {initial_delay!r} and {max_delay!r}."
+            )
+        migration_default = _number(settings, "ACTOR_EVENTS_MIGRATION_DEFAULT_SECONDS", float)
+        resume_after = _number(settings, "ACTOR_EVENTS_MIGRATION_RESUME_AFTER", float)
+        if migration_default <= 0 or resume_after < 0:
+            raise ValueError(
+                "ACTOR_EVENTS_MIGRATION_DEFAULT_SECONDS must be > 0 and"
+                " ACTOR_EVENTS_MIGRATION_RESUME_AFTER >= 0 (0: wait for the kill forever)."
+            )
+        websocket_url = settings.get("ACTOR_EVENTS_WEBSOCKET_URL") or env.events_websocket_url
+        if websocket_url and not str(websocket_url).startswith(("ws://", "wss://")):
+            raise ValueError(
+                "ACTOR_EVENTS_WEBSOCKET_URL (or ACTOR_EVENTS_WEBSOCKET_URL in the environment)"
+                " must start with ws:// or wss://."
+            )
+
         store_id = settings.get("ACTOR_EVENTS_STORE_ID") or env.default_store_id
         storage_dir = settings.get("ACTOR_EVENTS_STORAGE_DIR") or env.local_storage_dir
         store = str(settings.get("ACTOR_EVENTS_STORE", DEFAULTS["ACTOR_EVENTS_STORE"])).strip()
@@ -167,6 +214,14 @@ class Config:
                 "ACTOR_EVENTS_SET_EXIT_CODE", DEFAULTS["ACTOR_EVENTS_SET_EXIT_CODE"]
             ),
             cut_timeout=cut_timeout,
+            websocket_url=str(websocket_url) if websocket_url else None,
+            ca_file=settings.get("ACTOR_EVENTS_CA_FILE") or None,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            reconnect_initial_delay=initial_delay,
+            reconnect_max_delay=max_delay,
+            migration_default_seconds=migration_default,
+            migration_resume_after=resume_after,
             environment=env,
         )
 

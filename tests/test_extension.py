@@ -14,7 +14,8 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 
 from scrapy_actor_events import ActorEventsExtension
-from scrapy_actor_events.extension import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE
+from scrapy_actor_events.extension import EXIT_CHECKPOINT_ERROR
+from scrapy_actor_events.resume import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
 from .support.crawling import crawl, crawl_doc, read_checkpoint, scrapy_crawl, subprocess_env
@@ -229,3 +230,14 @@ async def test_foreign_scheduler_keeps_stats_and_state_only(
     restored = await read_checkpoint(storage, KEY, "pages")
     assert restored.seqs == []
     assert crawl_doc(restored)["state"]["pages"] == crawler.spider.state["pages"]
+
+
+def test_scrapy_crawl_exits_3_on_an_unreadable_checkpoint(storage: Path, site: DemoSite) -> None:
+    args = ["links", "-a", f"start_url={site.url}/", "-s", "CLOSESPIDER_ITEMCOUNT=10"]
+    first = scrapy_crawl(args, subprocess_env(storage))
+    assert first.returncode == 0
+    manifest = storage / "key_value_stores" / "default" / "SCRAPY_STATE_links"
+    manifest.write_bytes(manifest.read_bytes()[:-20])
+    second = scrapy_crawl(args, subprocess_env(storage))
+    assert second.returncode == EXIT_CHECKPOINT_ERROR
+    assert "Spider closed (actor_events_unreadable_checkpoint)" in second.stderr

@@ -1,0 +1,156 @@
+"""Starting a crawl from its checkpoint: read it, decide whether to resume, put it all back."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ._async import call_later
+from .crawl_state import CrawlState
+from .snapshot import UnreadableCheckpoint
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from scrapy import Request, Spider
+    from scrapy.statscollectors import StatsCollector
+
+    from .checkpointer import Checkpointer, Restored
+    from .config import Config
+    from .frontier import Frontier
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNREADABLE = "actor_events_unreadable_checkpoint"
+CLOSE_STORE_UNAVAILABLE = "actor_events_store_unavailable"
+#: Close reasons after which the next run starts fresh (with ACTOR_EVENTS_RESUME=auto).
+FINISHED_REASONS = frozenset({"finished"})
+
+
+class CannotStart(Exception):
+    """The crawl must not start: its checkpoint could not be read. Carries the log message."""
+
+    def __init__(self, reason: str, message: str, *args: Any) -> None:
+        super().__init__(message % args)
+        self.reason = reason
+        self.message = message
+        self.args_for_log = args
+
+
+async def read_checkpoint(checkpointer: Checkpointer, config: Config) -> Restored | None:
+    """The checkpoint to resume from, or None to start a new crawl; raises :class:`CannotStart`."""
+    key, where = checkpointer.key, checkpointer.store.describe()
+    try:
+        restored = await checkpointer.read()
+    except UnreadableCheckpoint as exc:
+        if config.on_unreadable != "fresh":
+            raise CannotStart(
+                CLOSE_UNREADABLE,
+                "Checkpoint %s in %s is unreadable: %s. The crawl stops and the checkpoint is left"
+                " untouched. Look inside with `scrapy-actor-events inspect %s`; then delete it with"
+                " `scrapy-actor-events clear %s`, or set ACTOR_EVENTS_ON_UNREADABLE=fresh to move"
+                " it aside and start a new crawl.",
+                key, where, exc.reason, key, key,
+            ) from None  # fmt: skip
+        aside = await checkpointer.set_aside()
+        logger.warning(
+            "Checkpoint %s in %s is unreadable (%s). ACTOR_EVENTS_ON_UNREADABLE=fresh: its"
+            " manifest was copied to %s, its chunks are left in place, and a new crawl starts.",
+            key, where, exc.reason, aside,
+        )  # fmt: skip
+        return None
+    except Exception as exc:
+        raise CannotStart(
+            CLOSE_STORE_UNAVAILABLE,
+            "Could not read checkpoint %s from %s (%s: %s). The crawl stops rather than overwrite"
+            " a checkpoint it could not read; fix the store and run again.",
+            key, where, type(exc).__name__, exc,
+        ) from None  # fmt: skip
+    if restored is None:
+        logger.info("No checkpoint under %s: starting a new crawl.", key)
+        return None
+    manifest = restored.manifest
+    checkpointer.adopt(manifest)
+    if config.resume == "never":
+        logger.info(
+            "ACTOR_EVENTS_RESUME=never: starting a new crawl; checkpoint %d of %s will be"
+            " replaced.",
+            manifest.generation,
+            key,
+        )
+        return None
+    if config.resume == "auto" and manifest.close_reason in FINISHED_REASONS:
+        logger.info(
+            "The crawl saved under %s finished (%s, %s): starting a new crawl. Set"
+            " ACTOR_EVENTS_RESUME=always to continue it instead.",
+            key, manifest.close_reason, manifest.created_at,
+        )  # fmt: skip
+        return None
+    return restored
+
+
+class Restorer:
+    """Puts a checkpoint back into a crawl that has just opened."""
+
+    def __init__(
+        self,
+        stats: StatsCollector,
+        crawl_state: CrawlState,
+        frontier: Frontier | None,
+        enqueue: Callable[[Request], bool] | None,
+        batch: int,
+    ) -> None:
+        self.stats = stats
+        self.crawl_state = crawl_state
+        self.frontier = frontier
+        self.enqueue = enqueue
+        self.batch = batch
+        self._call: Any = None
+
+    def restore(self, spider: Spider, restored: Restored) -> None:
+        """Fingerprints, then requests (the first batch now), stats and ``spider.state``."""
+        crawl = CrawlState.decode(restored.crawl)
+        self.crawl_state.restore(spider, crawl)
+        if self.frontier is not None:
+            self.frontier.merge_fingerprints(restored.fingerprints)
+            self.frontier.load(restored.seqs, restored.records, restored.next_seq)
+            # Requests that were in flight are taken from the scheduler once more.
+            in_flight = int(crawl.get("in_flight") or 0)
+            for key in ("scheduler/dequeued", "scheduler/dequeued/memory"):
+                self.stats.inc_value(key, -in_flight)
+            self._restore_some()
+        manifest = restored.manifest
+        logger.info(
+            "Resuming from checkpoint %d of %s (saved %s by %s, %s): %s requests to restore,"
+            " %s seen, %s items so far, start() read %d items.",
+            manifest.generation,
+            manifest.key,
+            manifest.created_at,
+            manifest.trigger,
+            f"closed: {manifest.close_reason}" if manifest.close_reason else "then killed",
+            f"{len(restored.seqs):,}",
+            f"{len(restored.fingerprints):,}",
+            f"{self.stats.get_value('item_scraped_count', 0):,}",
+            self.crawl_state.start_skip,
+        )
+
+    @property
+    def pending(self) -> bool:
+        return self.frontier is not None and self.frontier.backlog > 0
+
+    def _restore_some(self) -> None:
+        """Re-enqueue one batch of restored requests; the rest follow on later reactor turns."""
+        self._call = None
+        if self.frontier is None or self.enqueue is None or not self.frontier.backlog:
+            return
+        restored = self.frontier.restore_batch(self.enqueue, self.batch)
+        # Re-enqueued requests were counted as enqueued when first scheduled.
+        for key in ("scheduler/enqueued", "scheduler/enqueued/memory"):
+            self.stats.inc_value(key, -restored)
+        if self.frontier.backlog:
+            self._call = call_later(0, self._restore_some)
+
+    def cancel(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None

@@ -1,0 +1,59 @@
+"""The migration flush: holding the crawl, repeated announcements, a migration called off, and the
+exit code when the spider closes during a migration."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
+
+from scrapy_actor_events.demo_site import DemoSite
+from scrapy_actor_events.migration import EXIT_STOPPED_DURING_MIGRATION
+
+from .support.crawling import subprocess_env
+from .support.events import EventsServerProcess
+from .test_events_client import events_settings, start, wait_for_lines
+from .test_events_e2e import page_hits, start_crawl, wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@deferred_f_from_coro_f
+async def test_repeated_migrating_events_flush_once_and_a_migration_called_off_resumes(
+    storage: Path, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="scrapy_actor_events")
+    with DemoSite(pages=80, delay=0.05) as site, EventsServerProcess() as server:
+        crawler, done = start(
+            site, **events_settings(server.url, ACTOR_EVENTS_MIGRATION_RESUME_AFTER=1)
+        )
+        await wait_for_lines(server, r"^open 1 ", 1)
+        server.send("migrating 0.5")
+        server.send("migrating 0.5")
+        await maybe_deferred_to_future(done)
+    assert crawler.stats.get_value("finish_reason") == "finished"
+    assert crawler.stats.get_value("actor_events/events/migrating") == 2
+    assert caplog.text.count("The platform is migrating this run") == 1
+    assert caplog.text.count("Migration checkpoint complete") == 1
+    assert "the migration was called off. The crawl goes on" in caplog.text
+    assert set(site.log.counts()) == {f"/p/{n}" for n in range(80)}
+
+
+def test_a_spider_closed_during_a_migration_exits_non_zero(storage: Path) -> None:
+    with DemoSite(pages=200, delay=0.03) as site, EventsServerProcess() as server:
+        env = subprocess_env(storage, ACTOR_EVENTS_WEBSOCKET_URL=server.url)
+        proc = start_crawl(site, env)
+        server.wait_for(r"^open 1 ")
+        wait_until(lambda: page_hits(site) >= 30)
+        server.send("migrating 30")
+        server.wait_for(r"^sent migrating to 1")
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)  # Scrapy shuts down gracefully: the spider closes
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_STOPPED_DURING_MIGRATION, stderr[-2000:]
+    assert "during a migration: exiting with code 4" in stderr
+    assert "Spider closed (shutdown)" in stderr
