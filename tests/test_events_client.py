@@ -238,3 +238,17 @@ async def test_wss_verifies_certificates(
         await maybe_deferred_to_future(done)
     assert accepted.stats.get_value("actor_events/events/persistState") == 1
     assert refused.stats.get_value("finish_reason") == "finished"
+
+
+def test_importing_the_package_installs_no_reactor() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, scrapy_actor_events, scrapy_actor_events.events_client;"
+        "assert 'twisted.internet.reactor' not in sys.modules, 'a reactor was installed'"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
