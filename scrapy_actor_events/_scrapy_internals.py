@@ -223,6 +223,44 @@ def hold_callbacks(engine: ExecutionEngine) -> Release:
     return release
 
 
+def wake_engine(engine: ExecutionEngine) -> None:
+    """Let the engine hand out requests now rather than at its next 5-second heartbeat.
+
+    ``engine.unpause()`` only clears a flag; the scheduler is read again on the next call of
+    ``engine._slot.nextcall``, which nothing public can trigger.
+    """
+    slot = engine._slot
+    if slot is not None:
+        slot.nextcall.schedule()
+
+
+def default_slot_delay(engine: ExecutionEngine) -> float:
+    """The delay the downloader gives slots it creates (``downloader._delay``).
+
+    AutoThrottle sets it the same way (its start delay); there is no public setter.
+    """
+    return float(engine.downloader._delay)
+
+
+def set_default_slot_delay(engine: ExecutionEngine, delay: float) -> None:
+    engine.downloader._delay = delay
+
+
+def wake_download_slots(engine: ExecutionEngine) -> None:
+    """Make slots waiting out a long delay look at their queue again with the current delay.
+
+    A slot that waits calls back after the delay it had then (``slot.latercall``); after the
+    delay is lowered, the downloader would still wait the old one. ``_process_queue`` is the
+    downloader's own entry point for a slot; it schedules the wait again with the new delay.
+    """
+    downloader = engine.downloader
+    for slot in list(downloader.slots.values()):
+        if slot.latercall is not None:
+            slot.latercall.cancel()
+            slot.latercall = None
+            downloader._process_queue(slot)
+
+
 def replace_start(
     engine: ExecutionEngine,
     wrap: Callable[[AsyncIterator[Any]], AsyncIterator[Any]],

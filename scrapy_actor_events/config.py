@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .environment import ActorEnvironment
+from .throttle import ThrottleOptions
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -40,6 +41,12 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_EVENTS_RECONNECT_MAX_DELAY": 90.0,
     "ACTOR_EVENTS_MIGRATION_DEFAULT_SECONDS": 5.0,
     "ACTOR_EVENTS_MIGRATION_RESUME_AFTER": 120.0,
+    "ACTOR_EVENTS_THROTTLE_ENABLED": True,
+    "ACTOR_EVENTS_OVERLOAD_WINDOW": 5.0,
+    "ACTOR_EVENTS_OVERLOAD_RATIO": 0.4,
+    "ACTOR_EVENTS_OVERLOAD_CLEAR_RATIO": 0.2,
+    "ACTOR_EVENTS_THROTTLE_START_DELAY": 0.5,
+    "ACTOR_EVENTS_THROTTLE_PAUSE_AFTER": 30.0,
 }
 
 #: The platform's record-size limit is 9,437,184 bytes; chunks stay well below it.
@@ -119,6 +126,8 @@ class Config:
     reconnect_max_delay: float
     migration_default_seconds: float
     migration_resume_after: float
+    throttle_enabled: bool
+    throttle: ThrottleOptions
     environment: ActorEnvironment
 
     @classmethod
@@ -192,6 +201,26 @@ class Config:
                 " must start with ws:// or wss://."
             )
 
+        throttle = ThrottleOptions(
+            window=_number(settings, "ACTOR_EVENTS_OVERLOAD_WINDOW", float),
+            ratio=_number(settings, "ACTOR_EVENTS_OVERLOAD_RATIO", float),
+            clear_ratio=_number(settings, "ACTOR_EVENTS_OVERLOAD_CLEAR_RATIO", float),
+            start_delay=_number(settings, "ACTOR_EVENTS_THROTTLE_START_DELAY", float),
+            pause_after=_number(settings, "ACTOR_EVENTS_THROTTLE_PAUSE_AFTER", float),
+        )
+        if not (
+            throttle.window > 0
+            and 0 <= throttle.clear_ratio <= throttle.ratio < 1
+            and throttle.start_delay > 0
+            and throttle.pause_after >= 0
+        ):
+            raise ValueError(
+                "The overload throttle needs ACTOR_EVENTS_OVERLOAD_WINDOW > 0, 0 <="
+                " ACTOR_EVENTS_OVERLOAD_CLEAR_RATIO <= ACTOR_EVENTS_OVERLOAD_RATIO < 1,"
+                " ACTOR_EVENTS_THROTTLE_START_DELAY > 0 and ACTOR_EVENTS_THROTTLE_PAUSE_AFTER >= 0"
+                f" (0: never pause); got {throttle}."
+            )
+
         store_id = settings.get("ACTOR_EVENTS_STORE_ID") or env.default_store_id
         storage_dir = settings.get("ACTOR_EVENTS_STORAGE_DIR") or env.local_storage_dir
         store = str(settings.get("ACTOR_EVENTS_STORE", DEFAULTS["ACTOR_EVENTS_STORE"])).strip()
@@ -222,6 +251,10 @@ class Config:
             reconnect_max_delay=max_delay,
             migration_default_seconds=migration_default,
             migration_resume_after=resume_after,
+            throttle_enabled=settings.getbool(
+                "ACTOR_EVENTS_THROTTLE_ENABLED", DEFAULTS["ACTOR_EVENTS_THROTTLE_ENABLED"]
+            ),
+            throttle=throttle,
             environment=env,
         )
 

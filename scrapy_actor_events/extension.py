@@ -18,12 +18,14 @@ from .checkpointer import Checkpointer, CheckpointResult
 from .codec import RequestCodec
 from .config import Config
 from .crawl_state import CrawlState
+from .engine_hold import EngineHold
 from .events_client import EventsConnection, SocketOptions
 from .frontier import Frontier
 from .migration import EXIT_STOPPED_DURING_MIGRATION, Migration
 from .reactions import EventReactions
 from .resume import CannotStart, Restorer, read_checkpoint
 from .store import build_store
+from .throttle import OverloadThrottle
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -57,6 +59,7 @@ class ActorEventsExtension:
         self.migration: Migration | None = None
         self.reactions: EventReactions | None = None
         self.events: EventsConnection | None = None
+        self.throttle: OverloadThrottle | None = None
         self._timer: Any = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -168,8 +171,9 @@ class ActorEventsExtension:
         return internals.hook_frontier(engine, self.frontier.on_enqueued, self.frontier.on_finished)
 
     def _listen_to_events(self, engine: ExecutionEngine) -> None:
+        hold = EngineHold(engine)
         self.migration = Migration(
-            engine,
+            hold,
             self.request_checkpoint,
             in_flight=lambda: self._in_flight(engine),
             stop_timer=self._stop_timer,
@@ -177,7 +181,11 @@ class ActorEventsExtension:
             default_time_remaining=self.config.migration_default_seconds,
             resume_after=self.config.migration_resume_after,
         )
-        self.reactions = EventReactions(self.crawler, self.request_checkpoint, self.migration)
+        if self.config.throttle_enabled:
+            self.throttle = OverloadThrottle(self.crawler, hold, self.config.throttle)
+        self.reactions = EventReactions(
+            self.crawler, self.request_checkpoint, self.migration, self.throttle
+        )
         url = self.config.websocket_url
         if not url:
             logger.debug(
@@ -234,6 +242,8 @@ class ActorEventsExtension:
             self.restorer.cancel()
         if self.events is not None and self.reactions is not None:
             self.events.stop_listening(self.reactions)
+        if self.throttle is not None:
+            self.throttle.close()
         if self.migration is not None and self.migration.active:
             self.migration.end()
             logger.warning(

@@ -26,15 +26,16 @@ from ._async import call_later, sleep
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scrapy.core.engine import ExecutionEngine
     from twisted.internet.defer import Deferred
 
     from .checkpointer import CheckpointResult
+    from .engine_hold import EngineHold
 
 logger = logging.getLogger(__name__)
 
 #: Exit code when the spider closed during a migration, so that the platform restarts the run.
 EXIT_STOPPED_DURING_MIGRATION = 4
+HOLD_REASON = "migration"
 _POLL_SECONDS = 0.05
 _MIN_MARGIN_SECONDS = 0.3
 
@@ -44,7 +45,7 @@ class Migration:
 
     def __init__(
         self,
-        engine: ExecutionEngine,
+        hold: EngineHold,
         checkpoint: Callable[[str], Deferred[CheckpointResult]],
         in_flight: Callable[[], int],
         stop_timer: Callable[[], None],
@@ -52,7 +53,7 @@ class Migration:
         default_time_remaining: float,
         resume_after: float,
     ) -> None:
-        self.engine = engine
+        self.hold = hold
         self.checkpoint = checkpoint
         self.in_flight = in_flight
         self.stop_timer = stop_timer
@@ -73,7 +74,7 @@ class Migration:
         self.active = True
         self.final = None
         self.deadline = time.monotonic() + seconds
-        self.engine.pause()
+        self.hold.hold(HOLD_REASON)
         self.stop_timer()
         logger.warning(
             "The platform is migrating this run in %.1f s: new requests are held, %d in flight"
@@ -140,7 +141,7 @@ class Migration:
         )
         self.end()
         self.start_timer()
-        self.engine.unpause()
+        self.hold.release(HOLD_REASON)
 
     def end(self) -> None:
         """Stop the migration flush (the spider closes, or an abort overrides it)."""

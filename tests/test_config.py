@@ -33,11 +33,19 @@ def test_defaults_need_no_setting() -> None:
     assert c.key_for("books") == "SCRAPY_STATE_books"
 
 
-def test_every_default_is_in_the_table() -> None:
+def test_every_setting_has_a_default_and_a_row_in_the_readme() -> None:
     import dataclasses
+    import re
+    from pathlib import Path
 
-    fields = {f.name for f in dataclasses.fields(Config)} - {"environment"}
-    assert len(fields) == len(DEFAULTS)
+    from scrapy_actor_events.throttle import ThrottleOptions
+
+    fields = {f.name for f in dataclasses.fields(Config)} - {"environment", "throttle"}
+    assert len(fields) + len(dataclasses.fields(ThrottleOptions)) == len(DEFAULTS)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`((?:ACTOR_EVENTS|SPIDER_STATE)_[A-Z_]+)`", table))
+    assert documented == set(DEFAULTS)
 
 
 def test_environment_sets_interval_store_and_storage() -> None:
