@@ -223,8 +223,12 @@ class ActorEventsExtension:
 
     def _start_timer(self) -> None:
         if self.config.persist_interval > 0 and (self._timer is None or not self._timer.running):
-            self._timer = create_looping_call(self.request_checkpoint, "timer")
+            self._timer = create_looping_call(self._on_timer)
             self._timer.start(self.config.persist_interval, now=False)
+
+    def _on_timer(self) -> None:
+        # The looping call must not get the Deferred: it would stop (Scrapy's asyncio variant).
+        self.request_checkpoint("timer")
 
     def _stop_timer(self) -> None:
         if self._timer is not None and self._timer.running:

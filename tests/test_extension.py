@@ -14,6 +14,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 
 from scrapy_actor_events import ActorEventsExtension
+from scrapy_actor_events.demo_site import DemoSite
 from scrapy_actor_events.extension import EXIT_CHECKPOINT_ERROR
 from scrapy_actor_events.resume import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE
 from scrapy_actor_events.store.local import LocalKeyValueStore
@@ -22,8 +23,6 @@ from .support.crawling import crawl, crawl_doc, read_checkpoint, scrapy_crawl, s
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from scrapy_actor_events.demo_site import DemoSite
 
 KEY = "SCRAPY_STATE_pages"
 
@@ -241,3 +240,13 @@ def test_scrapy_crawl_exits_3_on_an_unreadable_checkpoint(storage: Path, site: D
     second = scrapy_crawl(args, subprocess_env(storage))
     assert second.returncode == EXIT_CHECKPOINT_ERROR
     assert "Spider closed (actor_events_unreadable_checkpoint)" in second.stderr
+
+
+@deferred_f_from_coro_f
+async def test_the_persist_timer_keeps_firing(storage: Path) -> None:
+    with DemoSite(pages=100, delay=0.1) as slow:
+        crawler = await crawl_site(slow, ACTOR_EVENTS_PERSIST_INTERVAL=0.2, CONCURRENT_REQUESTS=4)
+    seconds = crawler.stats.get_value("elapsed_time_seconds")
+    count = crawler.stats.get_value("actor_events/checkpoint/count")
+    assert seconds > 2
+    assert count >= seconds / 0.2 * 0.6, (count, seconds)
