@@ -12,6 +12,7 @@ Commands::
     cpu on|off                    systemInfo              (cpuInfo is sent every --cpu-interval)
     raw TEXT                      binary HEX              big BYTES
     close CODE [REASON]           reset                   refuse CODE|reset|off
+    flood COUNT [EVENT]           freeze (stop answering pings and reading)
     status                        quit
 """
 
@@ -164,6 +165,20 @@ class EventsServer:
             client.close_with(code, reason)
         self.output(f"closing {len(self.clients)} with {code}")
 
+    def flood(self, count: int, name: str) -> None:
+        """Send ``count`` events at once: a burst far above the platform's one a second."""
+        data = {"isCpuOverloaded": False} if name in {"cpuInfo", "systemInfo"} else {}
+        for client in list(self.clients):
+            for _ in range(count):
+                client.sendMessage(event_message(name, data))
+        self.output(f"sent {count} {name} to {len(self.clients)}")
+
+    def freeze_all(self) -> None:
+        """Stop reading from every connection: pings go unanswered, like a hung server."""
+        for client in list(self.clients):
+            client.transport.pauseProducing()  # type: ignore[union-attr]
+        self.output(f"froze {len(self.clients)}")
+
     def reset_all(self) -> None:
         """Drop every connection without a close frame, like a TCP reset."""
         for client in list(self.clients):
@@ -215,6 +230,11 @@ class EventsServer:
             self.close_all(int(code), reason or "closed by the events server")
         elif verb == "reset":
             self.reset_all()
+        elif verb == "flood":
+            count, _, name = rest.partition(" ")
+            self.flood(int(count), name or "cpuInfo")
+        elif verb == "freeze":
+            self.freeze_all()
         elif verb == "refuse":
             if rest not in {"off", "reset"}:
                 int(rest)  # a close code

@@ -99,6 +99,21 @@ class Server:
             for ws in list(self.clients):
                 await ws.close(code, "closed by the events server")
             say(f"closing with {code}")
+        elif verb == "flood":
+            count, _, name = rest.partition(" ")
+            name = name or "cpuInfo"
+            data = {"isCpuOverloaded": False} if name in {"cpuInfo", "systemInfo"} else {}
+            message = json.dumps(
+                {"name": name, "createdAt": datetime.now(UTC).isoformat(), "data": data}
+            )
+            for ws in list(self.clients):
+                for _ in range(int(count)):
+                    await ws.send(message)
+            say(f"sent {count} {name} to {len(self.clients)}")
+        elif verb == "freeze":
+            for ws in list(self.clients):
+                ws.transport.pause_reading()
+            say(f"froze {len(self.clients)}")
         elif verb == "reset":
             for ws in list(self.clients):
                 ws.transport.abort()
