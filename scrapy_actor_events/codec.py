@@ -228,8 +228,12 @@ class RequestCodec:
                 "flags": record[_FLAGS],
                 "cb_kwargs": record[_CB_KWARGS],
             }
-            if record[_EXTRA]:
-                kwargs.update(record[_EXTRA])
+            extra = record[_EXTRA]
+            if extra:
+                allowed = set(cls.attributes) - _BASE_ATTRIBUTES
+                if not isinstance(extra, dict) or not set(extra) <= allowed:
+                    raise UndecodableError(f"{cls.__name__} takes no attributes {extra!r}")
+                kwargs.update(extra)
             return build_request(cls, kwargs)
         except UndecodableError:
             raise
