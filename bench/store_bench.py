@@ -19,6 +19,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from functools import partial
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from .common import ROOT
@@ -177,7 +178,7 @@ async def _measure(
 
 
 def run(megabytes: int = 50, rounds: int = 5) -> dict[str, list[dict[str, float]]]:
-    results = {}
+    results: dict[str, list[dict[str, float]]] = {"load": [{"before": os.getloadavg()[0]}]}
     for kind, store, concurrency in CASES:
         cmd = [sys.executable, "-m", "bench.store_bench", "--child", store, str(megabytes)]
         cmd.append(str(concurrency))
@@ -202,10 +203,12 @@ def report(results: dict[str, list[dict[str, float]]], megabytes: int, rounds: i
         " 5 MB of random bytes) put, then got, 8 at once (the `ACTOR_EVENTS_UPLOAD_CONCURRENCY`"
         f" default) or 2. *Checkpoint*: the Checkpointer captures {megabytes} MB of random 4 kB"
         " request records, encodes them (MessagePack + zstd, in a worker thread), uploads the"
-        " chunks and the manifest; then reads it all back. `apify`: apify-client 3.x (impit) to"
+        " chunks and the manifest; then reads it all back. `apify`: apify-client"
+        f" {version('apify-client')} (impit {version('impit')}) to"
         " the local API server (`tests/servers/apify_api.py`) on 127.0.0.1, run in its own"
         " process at nice 19 as a stand-in for a remote server. `local`: the local store (files,"
-        " fsync). `idle`: the LoopingCall alone (the noise floor).",
+        " fsync). `idle`: the LoopingCall alone (the noise floor). Load average (1 min) when the"
+        f" run began: {results['load'][0]['before']:.1f}.",
         "",
         "| store | stall: put | stall: get | stall: checkpoint write | stall: checkpoint read"
         " | put | get | checkpoint write | checkpoint read | stored |",
