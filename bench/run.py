@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import sys
 
-from . import codec_bench
+from . import codec_bench, store_bench
 from .common import REPORT, git_revision, machine, versions
 
 HEADER = (
@@ -26,6 +26,12 @@ SECTIONS = {
         "Request codec",
         lambda args: codec_bench.report(
             codec_bench.run(args.requests, args.rounds), args.requests, args.rounds
+        ),
+    ),
+    "store": (
+        "Reactor stalls during a 50 MB checkpoint",
+        lambda args: store_bench.report(
+            store_bench.run(args.megabytes, args.store_rounds), args.megabytes, args.store_rounds
         ),
     ),
 }
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--megabytes", type=int, default=50, help="checkpoint size (store)")
+    parser.add_argument("--store-rounds", type=int, default=5)
     args = parser.parse_args(argv)
     chosen = args.sections or list(SECTIONS)
     unknown = [name for name in chosen if name not in SECTIONS]

@@ -4,6 +4,10 @@ One checkpoint runs at a time. A request that arrives while one is being written
 next one, which captures the crawl after the request: two concurrent requests coalesce into one
 write, and no request is answered by a capture older than itself. A failed write leaves the
 previous manifest, and every chunk it points at, untouched.
+
+Chunks are written and read ``ACTOR_EVENTS_UPLOAD_CONCURRENCY`` at a time, the manifest last. A
+write that fails or is cancelled carries its changes into the next checkpoint, and its generation
+is never used again: an upload still on its way cannot overwrite a chunk of a later checkpoint.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import Deferred
 
-from ._async import run_in_thread
+from ._async import gather_bounded, run_in_thread, start_task
 from .snapshot import (
     BASE,
     DELTA,
+    ChunkRef,
     Manifest,
     SegmentRef,
     UnreadableCheckpoint,
@@ -129,9 +135,14 @@ class Checkpointer:
                 f"it belongs to spider {manifest.spider!r}, not {self.spider_name!r};"
                 " give each spider its own SPIDER_STATE_KEY",
             )
+        refs = [c for segment in manifest.segments for c in segment.chunks]
+        fetched = await gather_bounded(
+            [partial(self.store.get, c.key) for c in refs], self.config.upload_concurrency
+        )
+        records = dict(zip((c.key for c in refs), fetched, strict=True))
         payloads = []
         for segment in manifest.segments:
-            chunks = [await self.store.get(c.key) for c in segment.chunks]
+            chunks = [records.pop(c.key) for c in segment.chunks]
             payloads.append(await run_in_thread(decode_segment, self.key, segment, chunks))
         return self._merge(manifest, payloads)
 
@@ -187,13 +198,15 @@ class Checkpointer:
         if self.manifest is None:
             return 0
         keep = self.manifest.chunk_keys
-        stale = [
-            k
+        chunks = {
+            k: parsed
             for k in await self.store.list_keys(chunk_prefix(self.key))
-            if k not in keep and parse_chunk_key(self.key, k) is not None
-        ]
-        for k in stale:
-            await self.store.delete(k)
+            if (parsed := parse_chunk_key(self.key, k)) is not None
+        }
+        # New chunks go above every generation found, even one whose deletion fails below.
+        self._min_generation = max([self._min_generation, *(g for g, _ in chunks.values())])
+        stale = [partial(self.store.delete, k) for k in sorted(chunks) if k not in keep]
+        await gather_bounded(stale, self.config.upload_concurrency)
         return len(stale)
 
     # -- writing ------------------------------------------------------------------------------
@@ -207,9 +220,7 @@ class Checkpointer:
         self._waiters.append((d, trigger, close_reason))
         if not self._busy:
             self._busy = True
-            from scrapy.utils.defer import deferred_from_coro
-
-            deferred_from_coro(self._serve())
+            start_task(self._serve())
         return d
 
     @property
@@ -222,7 +233,14 @@ class Checkpointer:
                 waiters, self._waiters = self._waiters, []
                 triggers = sorted({t for _, t, _ in waiters})
                 close_reason = next((r for _, _, r in reversed(waiters) if r is not None), None)
-                result = await self._take("+".join(triggers), close_reason)
+                try:
+                    result = await self._take("+".join(triggers), close_reason)
+                except BaseException:  # cancelled: answer everyone rather than leave them waiting
+                    cancelled = CheckpointResult(saved=False, error="the checkpoint was cancelled")
+                    waiters, self._waiters = waiters + self._waiters, []
+                    for d, _, _ in waiters:
+                        d.callback(cancelled)
+                    raise
                 for d, _, _ in waiters:
                     d.callback(result)
             for d, _, _ in self._waiters:
@@ -251,8 +269,12 @@ class Checkpointer:
             manifest, written = await self._write(
                 capture, crawl, generation, captured_at, trigger, close_reason
             )
-        except Exception as exc:
+        except BaseException as exc:
+            # Its records may be in the store, or arrive later: never reuse this generation.
+            self._min_generation = max(self._min_generation, generation)
             self._failed(capture, exc)
+            if not isinstance(exc, Exception):
+                raise
             return CheckpointResult(saved=False, error=str(exc))
         self.manifest = manifest
         self._count += 1
@@ -286,16 +308,15 @@ class Checkpointer:
             duration_ms=duration_ms,
         )
 
-    def _failed(self, capture: FrontierCapture, exc: Exception) -> None:
+    def _failed(self, capture: FrontierCapture, exc: BaseException) -> None:
         assert self.source is not None
         self.stats.inc_value(STATS_FAILED)
         self.source.failed(capture)
         logger.error(
-            "Checkpoint could not be saved to %s (%s: %s). The previous checkpoint stays valid;"
+            "Checkpoint could not be saved to %s (%s). The previous checkpoint stays valid;"
             " the next one will try again.",
             self.key,
-            type(exc).__name__,
-            exc,
+            f"{type(exc).__name__}: {exc}" if str(exc) else f"{type(exc).__name__}",
         )
 
     async def _write(
@@ -315,14 +336,17 @@ class Checkpointer:
         }
         level, chunk_bytes = self.config.compression_level, self.config.chunk_bytes
 
-        def encode() -> tuple[list[bytes], int]:
+        def encode() -> tuple[list[bytes], tuple[ChunkRef, ...], int]:
             data, raw_size = encode_segment(payload, level)
-            return split_chunks(data, chunk_bytes), raw_size
+            chunks = split_chunks(data, chunk_bytes)
+            # Hashing tens of MB takes tens of ms: here, off the reactor thread.
+            return chunks, chunk_refs(self.key, generation, chunks), raw_size
 
-        chunks, raw_size = await run_in_thread(encode)
-        refs = chunk_refs(self.key, generation, chunks)
-        for ref, chunk in zip(refs, chunks, strict=True):
-            await self.store.put(ref.key, chunk, BINARY)
+        chunks, refs, raw_size = await run_in_thread(encode)
+        await gather_bounded(
+            [partial(self.store.put, r.key, c, BINARY) for r, c in zip(refs, chunks, strict=True)],
+            self.config.upload_concurrency,
+        )
         segment = SegmentRef(
             generation=generation, kind=capture.kind, raw_size=raw_size, chunks=refs
         )
@@ -356,15 +380,15 @@ class Checkpointer:
         }
 
     async def _delete_unreferenced(self, previous: Manifest, current: Manifest) -> None:
-        stale = previous.chunk_keys - current.chunk_keys
-        for k in sorted(stale):
-            try:
-                await self.store.delete(k)
-            except Exception as exc:
-                logger.warning(
-                    "Could not delete old chunk %s (%s); it is removed on the next start.", k, exc
-                )
-                return
+        stale = [partial(self.store.delete, k) for k in previous.chunk_keys - current.chunk_keys]
+        try:
+            await gather_bounded(stale, self.config.upload_concurrency)
+        except Exception as exc:
+            logger.warning(
+                "Could not delete %d old chunks (%s); they are removed on the next start.",
+                len(stale),
+                exc,
+            )
 
 
 __all__ = ["DELTA", "CheckpointResult", "Checkpointer", "Restored"]

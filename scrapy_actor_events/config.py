@@ -27,6 +27,11 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_EVENTS_STORE": "auto",
     "ACTOR_EVENTS_STORAGE_DIR": None,
     "ACTOR_EVENTS_STORE_ID": None,
+    "ACTOR_EVENTS_STORE_NAME": None,
+    "ACTOR_EVENTS_UPLOAD_CONCURRENCY": 8,
+    "ACTOR_EVENTS_API_MAX_RETRIES": 4,
+    "ACTOR_EVENTS_API_MIN_RETRY_DELAY": 0.5,
+    "ACTOR_EVENTS_API_TIMEOUT": 60.0,
     "ACTOR_EVENTS_CHUNK_BYTES": 9_000_000,
     "ACTOR_EVENTS_COMPRESSION_LEVEL": 3,
     "ACTOR_EVENTS_MAX_DELTAS": 20,
@@ -52,6 +57,10 @@ DEFAULTS: dict[str, Any] = {
 #: The platform's record-size limit is 9,437,184 bytes; chunks stay well below it.
 MAX_CHUNK_BYTES = 9_000_000
 MIN_CHUNK_BYTES = 1_024
+
+MAX_UPLOAD_CONCURRENCY = 64
+#: Named platform stores: 1-63 letters, digits and hyphens.
+STORE_NAME_RE = re.compile(r"^[a-zA-Z0-9-]{1,63}$")
 
 RESUME_MODES = ("auto", "always", "never")
 UNREADABLE_MODES = ("stop", "fresh")
@@ -100,6 +109,39 @@ def _number(settings: BaseSettings, name: str, kind: type[int] | type[float]) ->
         raise ValueError(f"{name} must be a {kind.__name__}, got {raw!r}.") from None
 
 
+def _platform_store_options(settings: BaseSettings) -> dict[str, Any]:
+    """Upload parallelism and the platform store's name, retries and timeout."""
+    name = settings.get("ACTOR_EVENTS_STORE_NAME")
+    store_name = None if name in (None, "") else str(name).strip()
+    if store_name is not None and not STORE_NAME_RE.match(store_name):
+        raise ValueError(
+            f"ACTOR_EVENTS_STORE_NAME={store_name!r} is not a valid store name: use 1-63"
+            " letters, digits and hyphens."
+        )
+    concurrency = _number(settings, "ACTOR_EVENTS_UPLOAD_CONCURRENCY", int)
+    if not 1 <= concurrency <= MAX_UPLOAD_CONCURRENCY:
+        raise ValueError(
+            f"ACTOR_EVENTS_UPLOAD_CONCURRENCY must be 1-{MAX_UPLOAD_CONCURRENCY} (the platform"
+            f" store allows 200 record requests per second), got {concurrency!r}."
+        )
+    retries = _number(settings, "ACTOR_EVENTS_API_MAX_RETRIES", int)
+    if retries < 0:
+        raise ValueError(f"ACTOR_EVENTS_API_MAX_RETRIES must be >= 0, got {retries!r}.")
+    delay = _number(settings, "ACTOR_EVENTS_API_MIN_RETRY_DELAY", float)
+    if delay < 0:
+        raise ValueError(f"ACTOR_EVENTS_API_MIN_RETRY_DELAY must be >= 0 seconds, got {delay!r}.")
+    timeout = _number(settings, "ACTOR_EVENTS_API_TIMEOUT", float)
+    if timeout <= 0:
+        raise ValueError(f"ACTOR_EVENTS_API_TIMEOUT must be > 0 seconds, got {timeout!r}.")
+    return {
+        "store_name": store_name,
+        "upload_concurrency": concurrency,
+        "api_max_retries": retries,
+        "api_min_retry_delay": delay,
+        "api_timeout": timeout,
+    }
+
+
 @dataclass(frozen=True)
 class Config:
     """The parsed settings of one crawler."""
@@ -112,6 +154,11 @@ class Config:
     store: str
     storage_dir: str
     store_id: str
+    store_name: str | None
+    upload_concurrency: int
+    api_max_retries: int
+    api_min_retry_delay: float
+    api_timeout: float
     chunk_bytes: int
     compression_level: int
     max_deltas: int
@@ -225,7 +272,9 @@ class Config:
         storage_dir = settings.get("ACTOR_EVENTS_STORAGE_DIR") or env.local_storage_dir
         store = str(settings.get("ACTOR_EVENTS_STORE", DEFAULTS["ACTOR_EVENTS_STORE"])).strip()
         if not store:
-            raise ValueError("ACTOR_EVENTS_STORE must be 'auto', 'local', or an import path.")
+            raise ValueError(
+                "ACTOR_EVENTS_STORE must be 'auto', 'local', 'apify', or an import path."
+            )
         return cls(
             enabled=settings.getbool("ACTOR_EVENTS_ENABLED", DEFAULTS["ACTOR_EVENTS_ENABLED"]),
             state_key=state_key,
@@ -235,6 +284,7 @@ class Config:
             store=store,
             storage_dir=str(storage_dir),
             store_id=str(store_id),
+            **_platform_store_options(settings),
             chunk_bytes=chunk,
             compression_level=level,
             max_deltas=max_deltas,

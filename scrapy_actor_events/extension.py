@@ -48,10 +48,12 @@ class ActorEventsExtension:
     Enable with ``EXTENSIONS = {"scrapy_actor_events.ActorEventsExtension": 100}``.
     """
 
-    def __init__(self, crawler: Crawler, config: Config) -> None:
+    def __init__(
+        self, crawler: Crawler, config: Config, store: KeyValueStore | None = None
+    ) -> None:
         self.crawler = crawler
         self.config = config
-        self.store: KeyValueStore | None = None
+        self.store = store
         self.checkpointer: Checkpointer | None = None
         self.frontier: Frontier | None = None
         self.crawl_state: CrawlState | None = None
@@ -77,7 +79,9 @@ class ActorEventsExtension:
                 "scrapy-actor-events needs Twisted's reactor (its timers and the events socket run"
                 " on it), and TWISTED_REACTOR_ENABLED is False: nothing will be checkpointed."
             )
-        return cls(crawler, config)
+        # Built now, so that a store that cannot work (no token, the wrong reactor) stops the
+        # crawl at start rather than leaving it to run without checkpoints.
+        return cls(crawler, config, build_store(config, crawler))
 
     # -- public: what event handling calls ----------------------------------------------------
 
@@ -101,7 +105,8 @@ class ActorEventsExtension:
         assert engine is not None
         assert stats is not None
         key = self.config.key_for(spider.name)
-        self.store = build_store(self.config, self.crawler)
+        if self.store is None:
+            self.store = build_store(self.config, self.crawler)
         logger.info(
             "Checkpoints of %r go to %s under key %s", spider.name, self.store.describe(), key
         )

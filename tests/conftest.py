@@ -1,4 +1,5 @@
-"""Shared fixtures: a real website on 127.0.0.1 and a clean storage directory per test."""
+"""Shared fixtures: a real website and the platform's store API on 127.0.0.1, and a clean storage
+directory per test."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from scrapy_actor_events.demo_site import DemoSite
+
+from .servers.apify_api import ApifyApiServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,3 +36,11 @@ def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "storage"
     monkeypatch.setenv("APIFY_LOCAL_STORAGE_DIR", str(path))
     return path
+
+
+@pytest.fixture
+def apify_api() -> Iterator[ApifyApiServer]:
+    """The platform's key-value store API; every checkpoint written to it is read back whole."""
+    with ApifyApiServer(verify_checkpoints=True) as api:
+        yield api
+    assert api.verification_errors == [], "a checkpoint in the store was not readable"

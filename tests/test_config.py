@@ -31,6 +31,8 @@ def test_defaults_need_no_setting() -> None:
     )
     assert c.chunk_bytes == 9_000_000
     assert c.key_for("books") == "SCRAPY_STATE_books"
+    assert (c.store_name, c.upload_concurrency) == (None, 8)
+    assert (c.api_max_retries, c.api_min_retry_delay, c.api_timeout) == (4, 0.5, 60.0)
 
 
 def test_every_setting_has_a_default_and_a_row_in_the_readme() -> None:
@@ -91,6 +93,13 @@ def test_settings_win_over_the_environment() -> None:
             "ACTOR_EVENTS_PERSIST_INTERVAL must be a float",
         ),
         ({"ACTOR_EVENTS_COMPRESSION_LEVEL": 30}, "ACTOR_EVENTS_COMPRESSION_LEVEL must be 1-22"),
+        ({"ACTOR_EVENTS_UPLOAD_CONCURRENCY": 0}, "ACTOR_EVENTS_UPLOAD_CONCURRENCY must be 1-64"),
+        ({"ACTOR_EVENTS_UPLOAD_CONCURRENCY": 65}, "ACTOR_EVENTS_UPLOAD_CONCURRENCY must be 1-64"),
+        ({"ACTOR_EVENTS_API_MAX_RETRIES": -1}, "ACTOR_EVENTS_API_MAX_RETRIES must be >= 0"),
+        ({"ACTOR_EVENTS_API_MIN_RETRY_DELAY": -1}, "ACTOR_EVENTS_API_MIN_RETRY_DELAY must be >="),
+        ({"ACTOR_EVENTS_API_TIMEOUT": 0}, "ACTOR_EVENTS_API_TIMEOUT must be > 0 seconds"),
+        ({"ACTOR_EVENTS_STORE_NAME": "my store"}, "ACTOR_EVENTS_STORE_NAME='my store' is not"),
+        ({"ACTOR_EVENTS_STORE_NAME": "x" * 64}, "use 1-63 letters, digits and hyphens"),
     ],
 )
 def test_bad_values_name_the_setting(settings, message) -> None:

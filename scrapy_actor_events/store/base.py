@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from ..config import KEY_RE
+
 JSON = "application/json; charset=utf-8"
 BINARY = "application/octet-stream"
 
 
 class StoreError(Exception):
     """A store operation failed; the message says which and why (never with a token)."""
+
+
+def check_key(key: str) -> None:
+    """Raise :class:`StoreError` unless the platform accepts ``key``."""
+    if not KEY_RE.match(key):
+        raise StoreError(
+            f"invalid key {key!r}: the store accepts 1-256 characters of a-zA-Z0-9!-_.'()"
+        )
 
 
 @runtime_checkable

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from .._async import run_in_thread
-from ..config import KEY_RE
-from .base import StoreError
+from .base import check_key
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -37,13 +36,6 @@ _STORE_METADATA = "__metadata__.json"
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _check_key(key: str) -> None:
-    if not KEY_RE.match(key):
-        raise StoreError(
-            f"invalid key {key!r}: the store accepts 1-256 characters of a-zA-Z0-9!-_.'()"
-        )
 
 
 class LocalKeyValueStore:
@@ -141,15 +133,15 @@ class LocalKeyValueStore:
     # -- the async interface --------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        _check_key(key)
+        check_key(key)
         return await run_in_thread(self._get, key)
 
     async def put(self, key: str, value: bytes, content_type: str) -> None:
-        _check_key(key)
+        check_key(key)
         await run_in_thread(self._put, key, value, content_type)
 
     async def delete(self, key: str) -> None:
-        _check_key(key)
+        check_key(key)
         await run_in_thread(self._delete, key)
 
     async def list_keys(self, prefix: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""Local servers that tests (and benchmarks) run in a thread: the Apify API's key-value store."""

@@ -70,6 +70,7 @@ class Run:
     returncode: int
     stderr: str
     killed: bool
+    stdout: str = ""
 
 
 def subprocess_env(storage: Path, **extra: str) -> dict[str, str]:
@@ -95,7 +96,9 @@ def scrapy_crawl(
 ) -> Run:
     """Run ``scrapy crawl`` with ``args``; SIGKILL it as soon as ``kill_when()`` is true."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", *args]
-    with subprocess.Popen(cmd, cwd=cwd, env=env, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
         killed = False
         if kill_when is not None:
             deadline = time.monotonic() + timeout
@@ -106,14 +109,14 @@ def scrapy_crawl(
                     break
                 time.sleep(0.002)
         try:
-            _, stderr = proc.communicate(timeout=timeout)
+            stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             _, stderr = proc.communicate()
             raise AssertionError(
                 f"crawl did not finish in {timeout} s:\n{stderr[-5000:]}"
             ) from None
-    return Run(proc.returncode, stderr, killed)
+    return Run(proc.returncode, stderr, killed, stdout)
 
 
 def run_sync(coro: Any) -> Any:

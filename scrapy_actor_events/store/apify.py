@@ -1,0 +1,330 @@
+"""The Apify platform's key-value store, through apify-client's async client.
+
+Every call runs on the asyncio loop under Scrapy's ``AsyncioSelectorReactor``: an upload never
+blocks the reactor (the client prepares bodies in a worker thread and its transport, impit, is
+async).
+The client retries 5xx answers, 429s and network errors with exponential backoff
+(``ACTOR_EVENTS_API_MAX_RETRIES``, ``ACTOR_EVENTS_API_MIN_RETRY_DELAY``); what still fails is raised
+as :class:`StoreError`, whose message never holds the API token. Every operation can be cancelled
+(``asyncio.timeout``, ``Task.cancel``): a record PUT is one request, so the platform keeps either
+the old value or the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from apify_client import ApifyClientAsync
+from apify_client.errors import ApifyApiError, NotFoundError
+from apify_client.http_clients import ImpitHttpClientAsync
+
+from .base import JSON, StoreError, check_key
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    import impit
+    from apify_client._resource_clients import KeyValueStoreClientAsync
+    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
+
+    from ..config import Config
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: The platform refuses records over this many bytes (413).
+MAX_RECORD_BYTES = 9_437_184
+#: Most keys one listing call returns.
+_LIST_PAGE = 1000
+
+STATS_REQUESTS = "actor_events/store/requests"
+STATS_RATE_LIMITED = "actor_events/store/rate_limited"
+STATS_SERVER_ERRORS = "actor_events/store/server_errors"
+STATS_NETWORK_ERRORS = "actor_events/store/network_errors"
+STATS_FAILED = "actor_events/store/failed"
+
+_REACTOR_HELP = (
+    "Set TWISTED_REACTOR = 'twisted.internet.asyncioreactor.AsyncioSelectorReactor' (Scrapy's"
+    " default), or ACTOR_EVENTS_STORE = 'local' to checkpoint to the local store."
+)
+
+
+def require_asyncio_reactor() -> None:
+    """Raise ``ValueError`` naming TWISTED_REACTOR if a reactor other than asyncio's runs."""
+    from scrapy.utils.reactor import is_asyncio_reactor_installed, is_reactor_installed
+
+    if is_reactor_installed() and not is_asyncio_reactor_installed():
+        from twisted.internet import reactor
+
+        raise ValueError(
+            "The platform key-value store runs apify-client on asyncio, and the installed"
+            f" Twisted reactor is {type(reactor).__name__}. {_REACTOR_HELP}"
+        )
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user info, for a log line."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url.rstrip("/")
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])).rstrip("/")
+
+
+class _CountingHttpClient(ImpitHttpClientAsync):
+    """apify-client's default transport, counting what its retries hide."""
+
+    def __init__(self, count: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._count = count
+
+    async def send_request(
+        self,
+        *,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | AsyncIterator[bytes] | None,
+        timeout: float | None,
+        stream: bool,
+    ) -> impit.Response:
+        self._count(STATS_REQUESTS)
+        try:
+            response = await super().send_request(
+                method=method,
+                url=url,
+                headers=headers,
+                content=content,
+                timeout=timeout,
+                stream=stream,
+            )
+        except Exception:
+            self._count(STATS_NETWORK_ERRORS)
+            raise
+        if response.status_code == 429:
+            self._count(STATS_RATE_LIMITED)
+        elif response.status_code >= 500:
+            self._count(STATS_SERVER_ERRORS)
+        return response
+
+
+class ApifyKeyValueStore:
+    """A key-value store on the Apify platform (a :class:`~.base.KeyValueStore`)."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str,
+        store_id: str | None = None,
+        store_name: str | None = None,
+        max_retries: int = 4,
+        min_retry_delay: float = 0.5,
+        timeout: float = 60.0,
+        stats: StatsCollector | None = None,
+    ) -> None:
+        if not token:
+            raise ValueError("The platform key-value store needs an API token (APIFY_TOKEN).")
+        if (store_id is None) == (store_name is None):
+            raise ValueError("Give the platform key-value store either a store id or a name.")
+        self._token = token
+        self.api_url = api_url
+        self.store_id = store_id
+        self.store_name = store_name
+        self.max_retries = max_retries
+        self.min_retry_delay = min_retry_delay
+        self.timeout = timeout
+        self.stats = stats
+        self._client: ApifyClientAsync | None = None
+        self._http: _CountingHttpClient | None = None
+        self._kv: KeyValueStoreClientAsync | None = None
+        self._resolving: asyncio.Lock | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, stats: StatsCollector | None = None) -> Self:
+        env = config.environment
+        if not env.token:
+            raise ValueError(
+                "The platform key-value store needs an API token and APIFY_TOKEN is not set"
+                + (" (APIFY_IS_AT_HOME is)" if env.is_at_home else "")
+                + ". Set it, or ACTOR_EVENTS_STORE = 'local' to checkpoint to the local store."
+            )
+        return cls(
+            env.token,
+            api_url=env.api_base_url,
+            store_id=None if config.store_name else config.store_id,
+            store_name=config.store_name,
+            max_retries=config.api_max_retries,
+            min_retry_delay=config.api_min_retry_delay,
+            timeout=config.api_timeout,
+            stats=stats,
+        )
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        from ..config import Config
+
+        require_asyncio_reactor()
+        return cls.from_config(Config.from_settings(crawler.settings), crawler.stats)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+    def describe(self) -> str:
+        where = _public_url(self.api_url)
+        if self.store_name is None:
+            return f"platform key-value store {self.store_id} at {where}"
+        found = f" (id {self.store_id})" if self.store_id else ""
+        return f"platform key-value store named {self.store_name!r}{found} at {where}"
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _count(self, stat: str) -> None:
+        if self.stats is not None:
+            self.stats.inc_value(stat)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***")
+
+    def _new_client(self) -> ApifyClientAsync:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise StoreError(
+                "The platform key-value store needs a running asyncio loop, and there is none:"
+                f" the Twisted reactor is not asyncio's. {_REACTOR_HELP}"
+            ) from None
+        from .. import __version__
+
+        self._http = _CountingHttpClient(
+            self._count,
+            token=self._token,
+            max_retries=self.max_retries,
+            min_delay_between_retries=timedelta(seconds=self.min_retry_delay),
+            user_agent_suffix=f"scrapy-actor-events/{__version__}",
+        )
+        return ApifyClientAsync.with_custom_http_client(
+            self._token, api_url=self.api_url, http_client=self._http
+        )
+
+    async def _store(self) -> KeyValueStoreClientAsync:
+        if self._kv is not None:
+            return self._kv
+        if self._client is None:
+            self._client = self._new_client()
+        if self.store_id is None:
+            assert self.store_name is not None
+            if self._resolving is None:
+                self._resolving = asyncio.Lock()
+            async with self._resolving:
+                if self.store_id is None:
+                    found = await self._client.key_value_stores().get_or_create(
+                        name=self.store_name, timeout=self._timeout()
+                    )
+                    self.store_id = found.id
+                    logger.info(
+                        "Platform key-value store %r has id %s", self.store_name, self.store_id
+                    )
+        self._kv = self._client.key_value_store(self.store_id)
+        return self._kv
+
+    def _timeout(self) -> timedelta:
+        return timedelta(seconds=self.timeout)
+
+    async def _call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation``; raise what still fails after the client's retries as StoreError."""
+        try:
+            return await operation()
+        except StoreError:
+            self._count(STATS_FAILED)
+            raise
+        except Exception as exc:
+            self._count(STATS_FAILED)
+            if isinstance(exc, ApifyApiError):
+                reason = f"HTTP {exc.status_code}" + (f" {exc.type}" if exc.type else "")
+                reason += f": {exc.message}" if exc.message else ""
+                if exc.attempt > 1:
+                    reason += f" (after {exc.attempt} attempts)"
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+            # Scrubbed before it is shortened (a cut could leave half a token), and `from None`:
+            # the client's exception and its cause are not shown.
+            reason = self._scrub(reason)
+            reason = reason if len(reason) <= 500 else reason[:500] + "..."
+            raise StoreError(f"{what} in {self.describe()} failed: {reason}") from None
+
+    # -- the KeyValueStore protocol -----------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        check_key(key)
+
+        async def get() -> bytes | None:
+            record = await (await self._store()).get_record_as_bytes(key, timeout=self._timeout())
+            if record is None:
+                return None
+            value = record["value"]
+            return bytes(value) if value is not None else b""
+
+        return await self._call(f"reading {key}", get)
+
+    async def put(self, key: str, value: bytes, content_type: str) -> None:
+        check_key(key)
+        if len(value) > MAX_RECORD_BYTES:
+            self._count(STATS_FAILED)
+            raise StoreError(
+                f"record {key} is {len(value):,} bytes; the platform refuses records over"
+                f" {MAX_RECORD_BYTES:,} bytes"
+            )
+        # JSON is worth the client's gzip; checkpoint chunks are zstd already: sent as they are.
+        encoding = None if content_type == JSON else "identity"
+
+        async def put() -> None:
+            await (await self._store()).set_record(
+                key,
+                value,
+                content_type=content_type,
+                content_encoding=encoding,
+                timeout=self._timeout(),
+            )
+
+        await self._call(f"writing {key} ({len(value):,} bytes)", put)
+
+    async def delete(self, key: str) -> None:
+        check_key(key)
+
+        async def delete() -> None:
+            try:
+                await (await self._store()).delete_record(key, timeout=self._timeout())
+            except NotFoundError:
+                return
+
+        await self._call(f"deleting {key}", delete)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        async def list_keys() -> list[str]:
+            store = await self._store()
+            keys: list[str] = []
+            start: str | None = None
+            while True:
+                page = await store.list_keys(
+                    prefix=prefix or None,
+                    exclusive_start_key=start,
+                    limit=_LIST_PAGE,
+                    timeout=self._timeout(),
+                )
+                keys.extend(item.key for item in page.items if item.key.startswith(prefix))
+                start = page.next_exclusive_start_key
+                if not page.is_truncated or not start:
+                    return sorted(keys)
+
+        return await self._call(f"listing keys {prefix}*", list_keys)
+
+    async def close(self) -> None:
+        http, self._http, self._client, self._kv = self._http, None, None, None
+        if http is not None:
+            await http.aclose()

@@ -1,0 +1,175 @@
+"""What the API server keeps (stores, records, its request log, faults), and checkpoints read from
+its records with the package's own reader."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from scrapy.settings import Settings
+
+from scrapy_actor_events.checkpointer import Checkpointer
+from scrapy_actor_events.config import Config
+from scrapy_actor_events.environment import ActorEnvironment
+from scrapy_actor_events.snapshot import FORMAT, Manifest
+
+if TYPE_CHECKING:
+    from scrapy_actor_events.checkpointer import Restored
+
+JSON_TYPE = "application/json"
+
+
+@dataclass
+class Faults:
+    """What goes wrong, changeable while the server runs."""
+
+    write_error_rate: float = 0.0  # share of record PUTs and DELETEs answering 500
+    error_after_write: bool = False  # a failing write is applied first (the answer is lost)
+    latency: float = 0.0  # seconds added to every answer
+    burst_every: int = 0  # every Nth record request starts a burst of 429s...
+    burst_length: int = 0  # ...this long
+
+
+@dataclass
+class Logged:
+    at: float
+    method: str
+    store: str | None
+    key: str | None
+    status: int
+    size: int
+
+
+@dataclass
+class Store:
+    id: str
+    name: str | None
+    created_at: str
+    records: dict[str, Record] = field(default_factory=dict)
+
+    def resource(self) -> dict[str, Any]:
+        """The store object the API returns."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "userId": "testUser",
+            "createdAt": self.created_at,
+            "modifiedAt": now(),
+            "accessedAt": now(),
+        }
+
+
+def keys_page(store: Store, query: dict[str, str], page_limit: int, base: str) -> dict[str, Any]:
+    """A page of ``GET keys?exclusiveStartKey=&limit=&prefix=``; ``base`` is the records URL."""
+    limit = min(int(query.get("limit") or 1000), 1000, page_limit)
+    start, prefix = query.get("exclusiveStartKey") or "", query.get("prefix") or ""
+    records = dict(store.records)
+    keys = [k for k in sorted(records) if k > start and k.startswith(prefix)]
+    page = keys[:limit]
+    truncated = len(keys) > limit
+    return {
+        "items": [
+            {"key": k, "size": len(records[k].value), "recordPublicUrl": base + quote(k, safe="")}
+            for k in page
+        ],
+        "count": len(page),
+        "limit": limit,
+        "exclusiveStartKey": start or None,
+        "isTruncated": truncated,
+        "nextExclusiveStartKey": page[-1] if truncated else None,
+    }
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def ok(status: int, doc: dict[str, Any]) -> Answer:
+    return status, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(doc).encode()
+
+
+def error(status: int, kind: str, message: str) -> Answer:
+    return ok(status, {"error": {"type": kind, "message": message}})
+
+
+@dataclass(frozen=True)
+class Record:
+    value: bytes  # as uploaded
+    content_type: str
+    content_encoding: str | None
+
+    def decoded(self) -> bytes:
+        if self.content_encoding == "gzip":
+            return gzip.decompress(self.value)
+        if self.content_encoding == "deflate":
+            return zlib.decompress(self.value)
+        return self.value
+
+
+class SnapshotStore:
+    """A read-only KeyValueStore over a copy of a store's records."""
+
+    def __init__(self, records: dict[str, Record]) -> None:
+        self.records = records
+
+    def describe(self) -> str:
+        return "a snapshot of the test API server's store"
+
+    async def get(self, key: str) -> bytes | None:
+        record = self.records.get(key)
+        return None if record is None else record.decoded()
+
+    async def put(self, key: str, value: bytes, content_type: str) -> None:
+        raise NotImplementedError
+
+    async def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.records if k.startswith(prefix))
+
+    async def close(self) -> None:
+        return None
+
+
+def read_checkpoint(records: dict[str, Record], key: str, spider: str) -> Restored | None:
+    """The checkpoint under ``key``, read as a resumed crawl reads it (raises if unreadable)."""
+    config = Config.from_settings(Settings(), ActorEnvironment())
+    checkpointer = Checkpointer(SnapshotStore(records), key, spider, config, None)  # type: ignore[arg-type]
+    # A thread of its own: the caller may be on a running loop (the test's reactor).
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, checkpointer.read()).result()
+
+
+def manifest_key(records: dict[str, Record], key: str) -> str | None:
+    """The checkpoint a write to ``key`` belongs to: its manifest, or a chunk of it."""
+    base = key[: key.rindex(".part-")] if ".part-" in key else key
+    record = records.get(base)
+    if record is None or not record.content_type.startswith(JSON_TYPE):
+        return None
+    if f'"{FORMAT}"'.encode() not in record.decoded():
+        return None
+    return base
+
+
+def verify_after(records: dict[str, Record], key: str) -> bool:
+    """After a write to ``key``: if it touched a checkpoint, read that checkpoint whole.
+
+    True if a checkpoint was read; raises if it is unreadable (half-written, a chunk missing...).
+    """
+    base = manifest_key(records, key)
+    if base is None:
+        return False
+    spider = Manifest.from_bytes(base, records[base].decoded()).spider
+    read_checkpoint(records, base, spider)
+    return True
