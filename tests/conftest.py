@@ -10,6 +10,7 @@ import pytest
 from scrapy_actor_events.demo_site import DemoSite
 
 from .servers.apify_api import ApifyApiServer
+from .support.backends import ApifyBackend, LocalBackend
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,3 +45,18 @@ def apify_api() -> Iterator[ApifyApiServer]:
     with ApifyApiServer(verify_checkpoints=True) as api:
         yield api
     assert api.verification_errors == [], "a checkpoint in the store was not readable"
+
+
+@pytest.fixture(params=["local", "apify"])
+def backend(
+    request: pytest.FixtureRequest, storage: Path, tmp_path: Path
+) -> Iterator[LocalBackend]:
+    """The local store, then the platform store on the local API server (every checkpoint
+    written to it is read back whole)."""
+    if request.param == "local":
+        yield LocalBackend(storage, tmp_path)
+        return
+    with ApifyApiServer(verify_checkpoints=True) as api:
+        yield ApifyBackend(storage, tmp_path, api)
+        assert api.verification_errors == []
+        assert api.verified > 0

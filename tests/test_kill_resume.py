@@ -8,33 +8,15 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import pytest
-
 from scrapy_actor_events.demo_site import DemoSite
 
-from .servers.apify_api import ApifyApiServer
-from .support.backends import ApifyBackend, LocalBackend
 from .support.crawling import crawl_doc, scrapy_crawl
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
+    from .support.backends import LocalBackend
 
 KEY = "SCRAPY_STATE_links"
 PAGES = 300
-
-
-@pytest.fixture(params=["local", "apify"])
-def backend(
-    request: pytest.FixtureRequest, storage: Path, tmp_path: Path
-) -> Iterator[LocalBackend]:
-    if request.param == "local":
-        yield LocalBackend(storage, tmp_path)
-        return
-    with ApifyApiServer(verify_checkpoints=True) as api:
-        yield ApifyBackend(storage, tmp_path, api)
-        assert api.verification_errors == []
-        assert api.verified > 0
 
 
 def test_killed_crawl_resumes_without_losing_pages(backend: LocalBackend) -> None:
