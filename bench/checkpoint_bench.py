@@ -4,6 +4,8 @@ and the restore, at 10k, 100k and 1M pending requests (twice as many seen finger
 Each frontier size runs in a fresh process on Scrapy's AsyncioSelectorReactor (a reactor cannot
 be restarted, and a 1M frontier is best freed with its process): ``python -m bench.checkpoint_bench
 --child N ROUNDS`` prints JSON. Within the process every round runs every case once, in turn.
+Restores run in a process of their own (``--restore DIR all|first``), as after a migration: the
+garbage collector's cost grows with the heap, and the writer's heap holds a whole frontier.
 
 "60 s of crawl" is fixed, whatever the frontier size: at 100 pages/s, each page adding ~10 new
 links, 6,000 requests finish (the oldest) and 60,000 new ones are enqueued, with 60,000 new
@@ -39,6 +41,25 @@ MIGRATING = b'{"name": "migrating", "data": {"timeRemainingSecs": 5}}'
 
 
 def child(pending: int, rounds: int) -> dict[str, Any]:
+    return _on_reactor(_measure(pending, rounds))
+
+
+def restore_child(storage: str, restore_all: bool) -> dict[str, Any]:
+    async def restore() -> dict[str, Any]:
+        from scrapy.settings import Settings
+
+        from scrapy_actor_events.config import Config
+        from scrapy_actor_events.environment import ActorEnvironment
+        from scrapy_actor_events.store.local import LocalKeyValueStore
+
+        config = Config.from_settings(Settings({}), ActorEnvironment())
+        first, every, stall = await _restore(LocalKeyValueStore(storage), config, restore_all)
+        return {"first": first, "all": every, "stall": stall}
+
+    return _on_reactor(restore())
+
+
+def _on_reactor(coro: Any) -> dict[str, Any]:
     from scrapy.utils.reactor import install_reactor
 
     install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
@@ -51,7 +72,7 @@ def child(pending: int, rounds: int) -> dict[str, Any]:
         out["result"] = result
         reactor.stop()  # type: ignore[attr-defined]
 
-    deferred_from_coro(_measure(pending, rounds)).addBoth(done)
+    deferred_from_coro(coro).addBoth(done)
     reactor.run()  # type: ignore[attr-defined]
     result = out["result"]
     if not isinstance(result, dict):
@@ -157,7 +178,7 @@ async def _measure(pending: int, rounds: int) -> dict[str, Any]:
             row["full_bytes"] = full.bytes
             row["pending"], row["seen"] = full.pending, full.seen
             # Restoring it into a fresh scheduler.
-            first, every, stall = await _restore(store, config, restore_all=True)
+            first, every, stall = _restore_elsewhere(tmp, restore_all=True)
             row["restore_first_s"], row["restore_all_s"], row["restore_stall_ms"] = (
                 first,
                 every,
@@ -178,7 +199,7 @@ async def _measure(pending: int, rounds: int) -> dict[str, Any]:
             assert flush.kind == "delta", flush
             row["flush_bytes"] = flush.bytes
             # What the migrated run restores: the base and both deltas.
-            first, _, _ = await _restore(store, config, restore_all=False)
+            first, _, _ = _restore_elsewhere(tmp, restore_all=False)
             row["restore_after_first_s"] = first
             crawl.reset(added)
             rows.append(row)
@@ -231,6 +252,17 @@ async def _migration_flush(crawl: Crawl, checkpointer: Any) -> Any:
         await sleep(0.001)
     migration.end()
     return migration.final
+
+
+def _restore_elsewhere(storage: str, restore_all: bool) -> tuple[float, float, float]:
+    """:func:`_restore` in a new process (blocking: nothing is measured here meanwhile)."""
+    cmd = [sys.executable, "-m", "bench.checkpoint_bench", "--restore", storage]
+    cmd.append("all" if restore_all else "first")
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"restore from {storage} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["first"], result["all"], result["stall"]
 
 
 async def _restore(store: Any, config: Any, restore_all: bool) -> tuple[float, float, float]:
@@ -328,7 +360,8 @@ def report(results: dict[str, Any], rounds: int) -> str:
         f" {rounds} rounds; in each round the cases run in turn: a *full* checkpoint (the key's"
         " first, a base), *restore* of it, 60 s of crawl and the periodic *delta* checkpoint,"
         " 60 s more and a *migration flush*, and the restore a migrated run does (the base and"
-        " both deltas). **60 s of crawl** = 100 pages/s, each adding ~10 links:"
+        " both deltas), each restore in a new process, as after a migration. **60 s of crawl** ="
+        " 100 pages/s, each adding ~10 links:"
         f" {FINISHED_PER_MINUTE:,} requests finish (the oldest) and {ADDED_PER_MINUTE:,} new ones"
         " are enqueued, with as many new fingerprints (the frontier encodes each new request"
         " when the scheduler accepts it, during those 60 s, not in the checkpoint). *Migration"
@@ -366,5 +399,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     if sys.argv[1:2] == ["--child"]:
         print(json.dumps(child(int(sys.argv[2]), int(sys.argv[3]))))
+    elif sys.argv[1:2] == ["--restore"]:
+        print(json.dumps(restore_child(sys.argv[2], sys.argv[3] == "all")))
     else:
         print(report(run(), 5))
