@@ -72,6 +72,12 @@ def _clear(args: argparse.Namespace) -> int:
     return clear_command(args)
 
 
+def _rehearse(args: argparse.Namespace) -> int:
+    from .rehearsal import rehearse_command
+
+    return rehearse_command(args)
+
+
 def _store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "the store",
@@ -155,6 +161,53 @@ def build_parser() -> argparse.ArgumentParser:
     clear.add_argument("-y", "--yes", action="store_true", help="do not ask")
     _store_options(clear)
     clear.set_defaults(func=_clear)
+
+    rehearse = commands.add_parser(
+        "rehearse",
+        help="rehearse a migration, an abort or a CPU overload on a crawl command",
+        description="Serve the events socket locally, run the crawl command with"
+        " ACTOR_EVENTS_WEBSOCKET_URL pointing at it, send the event, SIGKILL the crawl when the"
+        " platform would, run it again on the same storage, and show what was lost.",
+        usage="%(prog)s [options] -- scrapy crawl SPIDER [ARGS...]",
+    )
+    mode = rehearse.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--migrate", dest="mode", action="store_const", const="migrate", help="(the default)"
+    )
+    mode.add_argument(
+        "--abort", dest="mode", action="store_const", const="abort", help="send aborting"
+    )
+    mode.add_argument(
+        "--overload",
+        dest="mode",
+        action="store_const",
+        const="overload",
+        help="send systemInfo with isCpuOverloaded for --overload-seconds",
+    )
+    rehearse.set_defaults(mode="migrate")
+    rehearse.add_argument(
+        "--after", type=float, help="send the event after SECONDS (default 10)", metavar="SECONDS"
+    )
+    rehearse.add_argument("--after-pages", type=int, help="or after N pages", metavar="N")
+    rehearse.add_argument(
+        "--time-remaining", type=float, default=5.0, help="migrating: seconds to the SIGKILL (5)"
+    )
+    rehearse.add_argument(
+        "--abort-grace", type=float, default=30.0, help="aborting: seconds to the SIGKILL (30)"
+    )
+    rehearse.add_argument(
+        "--overload-seconds", type=float, default=10.0, help="overload: how long (10)"
+    )
+    rehearse.add_argument(
+        "--storage", help="an empty local storage directory (default: a new temporary one)"
+    )
+    rehearse.add_argument(
+        "--timeout", type=float, default=600.0, help="SIGKILL a run after SECONDS (600)"
+    )
+    rehearse.add_argument("--json", action="store_true", help="print the result as JSON")
+    rehearse.add_argument("-v", "--verbose", action="store_true", help="show the crawl's log")
+    rehearse.add_argument("command", nargs=argparse.REMAINDER, help="the crawl command")
+    rehearse.set_defaults(func=_rehearse)
 
     site = commands.add_parser("site", help="serve the demo site on 127.0.0.1")
     site.add_argument("--pages", type=int, default=400)

@@ -108,6 +108,7 @@ class RunLog:
 
     pid: int
     fetched: list[str] = field(default_factory=list)
+    fetched_at: list[float] = field(default_factory=list)
     accepted: set[str] = field(default_factory=set)
     finished: set[str] = field(default_factory=set)
     close_reason: str | None = None
@@ -134,6 +135,7 @@ def read_download_log(path: str | os.PathLike[str]) -> list[RunLog]:
         url = entry.get("url")
         if event == FETCHED and isinstance(url, str):
             run.fetched.append(url)
+            run.fetched_at.append(float(entry.get("time") or 0.0))
         elif event == ACCEPTED and isinstance(url, str):
             run.accepted.add(url)
         elif event == FINISHED and isinstance(url, str):
