@@ -218,9 +218,9 @@ class Rehearser:
                     if self._due(now - started, pages):
                         deadline = self._send_event(server, now)
                         outcome.event_sent = True
+                        next_tick = now
                 elif deadline is not None and now >= deadline:
                     if options.mode == "overload":
-                        server.send(_system_info(False))
                         self._end_overload(now)
                         deadline = None
                     else:
@@ -228,8 +228,9 @@ class Rehearser:
                         outcome.killed = True
                         break
                 if now >= next_tick:
-                    if options.mode == "overload" and deadline is not None:
-                        server.send(_system_info(True))
+                    if options.mode == "overload" and outcome.event_sent:
+                        # Every second, as the platform does: overloaded, then clear again.
+                        server.send(_system_info(deadline is not None))
                     next_tick = now + 1.0
                 self.progress(self._status(outcome, pages, now - started, deadline, now))
                 time.sleep(_POLL)

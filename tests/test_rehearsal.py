@@ -82,3 +82,22 @@ def test_a_storage_that_is_not_empty(tmp_path: Path) -> None:
         result = rehearse(storage, site)
     assert result.returncode == exit_codes.CHECK_FAILED
     assert "starts from an empty storage directory" in result.stderr
+
+
+def test_a_rehearsed_overload_slows_the_crawl(tmp_path: Path) -> None:
+    with DemoSite(pages=100, delay=0.01) as site:
+        result = rehearse(
+            tmp_path / "rehearsal",
+            site,
+            "--overload",
+            "--after-pages", "20",
+            "--overload-seconds", "3",
+            "--json",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "OK: 0 lost"
+    assert [run["closed_as"] for run in report["runs"]] == ["finished"]
+    assert report["stats"]["actor_events/throttle/episodes"] == 1
+    rates = report["pages_per_second"]
+    assert rates["during"] < rates["before"] / 2
