@@ -22,16 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from twisted.internet.defer import Deferred
 
 from ._async import gather_bounded, run_in_thread, start_task
+from .checkpoint_reader import Restored, read_checkpoint
 from .snapshot import (
     BASE,
     DELTA,
     ChunkRef,
     Manifest,
     SegmentRef,
-    UnreadableCheckpoint,
     chunk_prefix,
     chunk_refs,
-    decode_segment,
     encode_segment,
     parse_chunk_key,
     split_chunks,
@@ -69,18 +68,6 @@ class CheckpointResult:
     error: str | None = None
 
 
-@dataclass
-class Restored:
-    """The newest checkpoint, merged from its base and deltas."""
-
-    manifest: Manifest
-    seqs: list[int]
-    records: list[bytes]
-    fingerprints: list[bytes]
-    next_seq: int
-    crawl: bytes
-
-
 class CaptureSource(Protocol):
     """What a checkpoint is taken from: the crawl, on the reactor thread."""
 
@@ -107,8 +94,10 @@ class Checkpointer:
         spider_name: str,
         config: Config,
         stats: StatsCollector,
+        store_ref: str | None = None,
     ) -> None:
         self.store = store
+        self.store_ref = store_ref
         self.key = key
         self.spider_name = spider_name
         self.config = config
@@ -125,52 +114,9 @@ class Checkpointer:
 
     async def read(self) -> Restored | None:
         """The newest checkpoint under the key, or None; raises :class:`UnreadableCheckpoint`."""
-        data = await self.store.get(self.key)
-        if data is None:
-            return None
-        manifest = Manifest.from_bytes(self.key, data)
-        if manifest.spider != self.spider_name:
-            raise UnreadableCheckpoint(
-                self.key,
-                f"it belongs to spider {manifest.spider!r}, not {self.spider_name!r};"
-                " give each spider its own SPIDER_STATE_KEY",
-            )
-        refs = [c for segment in manifest.segments for c in segment.chunks]
-        fetched = await gather_bounded(
-            [partial(self.store.get, c.key) for c in refs], self.config.upload_concurrency
+        return await read_checkpoint(
+            self.store, self.key, self.spider_name, self.store_ref, self.config.upload_concurrency
         )
-        records = dict(zip((c.key for c in refs), fetched, strict=True))
-        payloads = []
-        for segment in manifest.segments:
-            chunks = [records.pop(c.key) for c in segment.chunks]
-            payloads.append(await run_in_thread(decode_segment, self.key, segment, chunks))
-        return self._merge(manifest, payloads)
-
-    def _merge(self, manifest: Manifest, payloads: list[dict[str, Any]]) -> Restored:
-        entries: dict[int, bytes] = {}
-        fingerprints: list[bytes] = []
-        try:
-            for payload in payloads:
-                for seq in payload["removed"]:
-                    entries.pop(seq, None)
-                entries.update(zip(payload["seqs"], payload["records"], strict=True))
-                if payload["fingerprints"]:
-                    fingerprints.extend(payload["fingerprints"])
-            last = payloads[-1]
-            seqs = sorted(entries)
-            records = [entries[s] for s in seqs]
-            if not all(type(r) is bytes for r in records) or type(last["crawl"]) is not bytes:
-                raise TypeError("request records and crawl state must be bytes")
-            return Restored(
-                manifest=manifest,
-                seqs=seqs,
-                records=records,
-                fingerprints=fingerprints,
-                next_seq=int(last["next_seq"]),
-                crawl=last["crawl"],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UnreadableCheckpoint(self.key, f"a segment is malformed ({exc!r})") from None
 
     def adopt(self, manifest: Manifest | None) -> None:
         """Continue the generation numbers and chunk bookkeeping of ``manifest``."""
@@ -360,6 +306,7 @@ class Checkpointer:
             close_reason=close_reason,
             segments=(*kept, segment),
             summary=self._summary(capture),
+            store=self.store_ref,
         )
         await self.store.put(self.key, manifest.to_bytes(), JSON)
         return manifest, sum(r.size for r in refs)

@@ -121,7 +121,9 @@ class ActorEventsExtension:
         logger.info(
             "Checkpoints of %r go to %s under key %s", spider.name, self.store.describe(), key
         )
-        self.checkpointer = Checkpointer(self.store, key, spider.name, self.config, stats)
+        self.checkpointer = Checkpointer(
+            self.store, key, spider.name, self.config, stats, store_ref=self.store.ref
+        )
         jobdir = self.crawler.settings.get("JOBDIR")
         owns_frontier = internals.is_memory_scheduler(engine.scheduler) and not jobdir
         self.crawl_state = CrawlState(stats, with_spider_state=not jobdir)

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.statscollectors import StatsCollector
 
-    from .checkpointer import Checkpointer, Restored
+    from .checkpoint_reader import Restored
+    from .checkpointer import Checkpointer
     from .config import Config
     from .frontier import Frontier
 

@@ -95,6 +95,8 @@ class Manifest:
     close_reason: str | None
     segments: tuple[SegmentRef, ...]
     summary: dict[str, Any] = field(default_factory=dict)
+    #: The store written to (its name, else its id): a copy in another store is refused.
+    store: str | None = None
     format: str = FORMAT
     version: int = VERSION
 
@@ -150,6 +152,7 @@ class Manifest:
                 close_reason=None if doc["close_reason"] is None else _str(doc["close_reason"]),
                 segments=segments,
                 summary=dict(doc.get("summary") or {}),
+                store=None if doc.get("store") is None else _str(doc["store"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UnreadableCheckpoint(key, f"the manifest is malformed ({exc!r})") from None

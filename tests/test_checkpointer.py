@@ -71,7 +71,9 @@ class Harness:
         )
         self.state = CrawlState(self.stats)
         self.spider.state = {"n": 0}
-        self.checkpointer = Checkpointer(self.store, KEY, "unit", self.config, self.stats)
+        self.checkpointer = Checkpointer(
+            self.store, KEY, "unit", self.config, self.stats, store_ref=self.store.ref
+        )
         self.checkpointer.source = CrawlCut(self.spider, None, self.frontier, self.state, 0)
         self.open: dict[str, Request] = {}
         self.counter = 0

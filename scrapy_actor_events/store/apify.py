@@ -143,6 +143,8 @@ class ApifyKeyValueStore:
         self._client: ApifyClientAsync | None = None
         self._http: _CountingHttpClient | None = None
         self._kv: KeyValueStoreClientAsync | None = None
+        # Fixed before a name is resolved to an id, so that it is the same in every run.
+        self._ref = store_name or store_id or ""
         self._resolving: asyncio.Lock | None = None
 
     @classmethod
@@ -174,6 +176,10 @@ class ApifyKeyValueStore:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
+
+    @property
+    def ref(self) -> str:
+        return self._ref
 
     def describe(self) -> str:
         where = _public_url(self.api_url)

@@ -30,6 +30,11 @@ class KeyValueStore(Protocol):
     one, never a mix. Errors are raised as :class:`StoreError` (or ``OSError``).
     """
 
+    @property
+    def ref(self) -> str:
+        """Which store this is (a name, else an id): written into manifests, checked on read."""
+        ...
+
     def describe(self) -> str:
         """Where records go, for one log line: a path or a store id, never a secret."""
         ...

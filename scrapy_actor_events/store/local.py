@@ -56,6 +56,10 @@ class LocalKeyValueStore:
 
         return cls.from_config(Config.from_settings(crawler.settings))
 
+    @property
+    def ref(self) -> str:
+        return self.store_id
+
     def describe(self) -> str:
         return f"local store {self.store_id!r} at {self.path.resolve()}"
 

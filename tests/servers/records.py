@@ -21,7 +21,7 @@ from scrapy_actor_events.environment import ActorEnvironment
 from scrapy_actor_events.snapshot import FORMAT, Manifest
 
 if TYPE_CHECKING:
-    from scrapy_actor_events.checkpointer import Restored
+    from scrapy_actor_events.checkpoint_reader import Restored
 
 JSON_TYPE = "application/json"
 

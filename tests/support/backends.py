@@ -13,7 +13,7 @@ from .crawling import read_checkpoint, run_sync, subprocess_env
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scrapy_actor_events.checkpointer import Restored
+    from scrapy_actor_events.checkpoint_reader import Restored
 
     from ..servers.apify_api import ApifyApiServer
 
