@@ -1,8 +1,9 @@
 """What a checkpoint holds, read from a store without a crawl: for ``scrapy-actor-events inspect``.
 
-Reading goes through the same code a resuming crawl uses (:meth:`.Checkpointer.read`), so what
-``inspect`` calls readable is exactly what a crawl can resume from. Request records are looked at
-as data only (URL and priority); nothing is rebuilt into a ``Request``, no spider is needed.
+Reading goes through the code a resuming crawl uses (:func:`.checkpoint_reader.read_checkpoint`,
+with the same checks of spider and store), so what ``inspect`` calls readable is what a crawl can
+resume from. Request records are looked at as data only (URL and priority); nothing is rebuilt
+into a ``Request``, no spider is needed.
 """
 
 from __future__ import annotations
@@ -11,22 +12,16 @@ import datetime as dt
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scrapy.settings import Settings
-from scrapy.statscollectors import MemoryStatsCollector
-
-from .checkpointer import Checkpointer
+from .checkpoint_reader import read_checkpoint
 from .codec import _PRIORITY, _URL, unpack_data  # the record layout lives in the codec
 from .config import DEFAULT_KEY_PREFIX
 from .crawl_state import CrawlState
 from .snapshot import Manifest, UnreadableCheckpoint, chunk_prefix, parse_chunk_key
 
 if TYPE_CHECKING:
-    from scrapy.crawler import Crawler
-
     from .config import Config
     from .store.base import KeyValueStore
 
@@ -111,12 +106,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _reading_stats() -> MemoryStatsCollector:
-    # Reading a checkpoint counts nothing, but the checkpointer is built with a stats collector.
-    crawler = SimpleNamespace(settings=Settings({"STATS_DUMP": False}))
-    return MemoryStatsCollector(cast("Crawler", crawler))
-
-
 async def read_manifest(store: KeyValueStore, key: str) -> tuple[Manifest, int] | None:
     """The manifest under ``key`` and its size, None if there is no such record."""
     data = await store.get(key)
@@ -131,8 +120,9 @@ async def read_report(store: KeyValueStore, key: str, config: Config) -> Checkpo
     if found is None:
         return None
     manifest, manifest_bytes = found
-    checkpointer = Checkpointer(store, key, manifest.spider, config, _reading_stats())
-    restored = await checkpointer.read()
+    restored = await read_checkpoint(
+        store, key, manifest.spider, store.ref, config.upload_concurrency
+    )
     if restored is None:  # deleted between the two reads
         return None
     manifest = restored.manifest
