@@ -239,9 +239,9 @@ def format_report(report: CheckpointReport, where: str) -> str:
         f"  crawl stopped   {_stopped(r)}",
         f"  requests        {r.requests:,} ({r.pending:,} pending, {r.in_flight:,} in flight)",
         f"  seen            {r.seen:,} request fingerprints",
-        f"  size            {_size(r.stored_bytes)} in {r.chunks} chunk records"
-        f" ({r.segments} segments), manifest {_size(r.manifest_bytes)}",
-        f"  start()         {r.start_requests_read:,} start requests read"
+        f"  size            {_size(r.stored_bytes)} in {_n(r.chunks, 'chunk record')}"
+        f" ({_n(r.segments, 'segment')}), manifest {_size(r.manifest_bytes)}",
+        f"  start()         {_n(r.start_requests_read, 'start request')} read"
         + (", all of them" if r.start_done else ""),
         f"  elapsed         {r.elapsed_seconds:,.1f} s over all runs",
     ]
@@ -254,9 +254,13 @@ def format_report(report: CheckpointReport, where: str) -> str:
     if r.main_stats:
         lines.append("  stats")
         lines += [f"    {k:<40} {_value(v)}" for k, v in r.main_stats.items()]
-    lines.append(f"  spider.state    {len(r.spider_state)} keys")
+    lines.append(f"  spider.state    {_n(len(r.spider_state), 'key')}")
     lines += [f"    {k!s:<40} {_value(v)}" for k, v in sorted(r.spider_state.items(), key=str)]
     return "\n".join(lines)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def _value(value: Any) -> str:
