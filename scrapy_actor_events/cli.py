@@ -1,7 +1,6 @@
 """The command line: ``scrapy-actor-events`` or ``python -m scrapy_actor_events``.
 
-Exit codes: 0 success, 1 the command ran but its check failed (e.g. the demo lost pages),
-2 usage error.
+This module only wires argparse to the commands' modules. Exit codes: see :mod:`.exit_codes`.
 """
 
 from __future__ import annotations
@@ -61,6 +60,43 @@ def _events(args: argparse.Namespace) -> int:
     return serve(args.port, schedule, args.cpu_interval, tls)
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from .checkpoint_commands import inspect_command
+
+    return inspect_command(args)
+
+
+def _clear(args: argparse.Namespace) -> int:
+    from .checkpoint_commands import clear_command
+
+    return clear_command(args)
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from .rehearsal import rehearse_command
+
+    return rehearse_command(args)
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "the store",
+        "Chosen as the extension chooses it: from the environment (APIFY_TOKEN, APIFY_IS_AT_HOME,"
+        " ACTOR_DEFAULT_KEY_VALUE_STORE_ID, APIFY_LOCAL_STORAGE_DIR, ...) and the settings of the"
+        " Scrapy project in the current directory, if any.",
+    )
+    group.add_argument("--store", help="auto, local, apify, or a KeyValueStore import path")
+    group.add_argument("--storage-dir", help="local storage directory (default ./storage)")
+    group.add_argument("--store-id", help="key-value store id (default: 'default')")
+    group.add_argument(
+        "-s",
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a setting, as with scrapy crawl -s (e.g. ACTOR_EVENTS_STORE_NAME=my-store)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scrapy-actor-events",
@@ -104,6 +140,74 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--certificate", help="PEM certificate: serve wss:// instead of ws://")
     events.add_argument("--key", help="PEM private key of --certificate")
     events.set_defaults(func=_events)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="show what a checkpoint holds (with no KEY: the store's checkpoints)",
+        description="Show what a checkpoint holds: when it was taken, how the crawl stopped,"
+        " pending and in-flight requests, seen fingerprints, size, top domains and priorities,"
+        " the main stats and spider.state. With no KEY: list the store's checkpoints, or"
+        " inspect the only one.",
+    )
+    inspect.add_argument("key", nargs="?", metavar="KEY", help="the checkpoint's key")
+    inspect.add_argument("--json", action="store_true", help="print JSON, for machines")
+    _store_options(inspect)
+    inspect.set_defaults(func=_inspect)
+
+    clear = commands.add_parser(
+        "clear", help="delete a checkpoint and its chunk records (asks first)"
+    )
+    clear.add_argument("key", metavar="KEY", help="the checkpoint's key")
+    clear.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    _store_options(clear)
+    clear.set_defaults(func=_clear)
+
+    rehearse = commands.add_parser(
+        "rehearse",
+        help="rehearse a migration, an abort or a CPU overload on a crawl command",
+        description="Serve the events socket locally, run the crawl command with"
+        " ACTOR_EVENTS_WEBSOCKET_URL pointing at it, send the event, SIGKILL the crawl when the"
+        " platform would, run it again on the same storage, and show what was lost.",
+        usage="%(prog)s [options] -- scrapy crawl SPIDER [ARGS...]",
+    )
+    mode = rehearse.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--migrate", dest="mode", action="store_const", const="migrate", help="(the default)"
+    )
+    mode.add_argument(
+        "--abort", dest="mode", action="store_const", const="abort", help="send aborting"
+    )
+    mode.add_argument(
+        "--overload",
+        dest="mode",
+        action="store_const",
+        const="overload",
+        help="send systemInfo with isCpuOverloaded for --overload-seconds",
+    )
+    rehearse.set_defaults(mode="migrate")
+    rehearse.add_argument(
+        "--after", type=float, help="send the event after SECONDS (default 10)", metavar="SECONDS"
+    )
+    rehearse.add_argument("--after-pages", type=int, help="or after N pages", metavar="N")
+    rehearse.add_argument(
+        "--time-remaining", type=float, default=5.0, help="migrating: seconds to the SIGKILL (5)"
+    )
+    rehearse.add_argument(
+        "--abort-grace", type=float, default=30.0, help="aborting: seconds to the SIGKILL (30)"
+    )
+    rehearse.add_argument(
+        "--overload-seconds", type=float, default=10.0, help="overload: how long (10)"
+    )
+    rehearse.add_argument(
+        "--storage", help="an empty local storage directory (default: a new temporary one)"
+    )
+    rehearse.add_argument(
+        "--timeout", type=float, default=600.0, help="SIGKILL a run after SECONDS (600)"
+    )
+    rehearse.add_argument("--json", action="store_true", help="print the result as JSON")
+    rehearse.add_argument("-v", "--verbose", action="store_true", help="show the crawl's log")
+    rehearse.add_argument("command", nargs=argparse.REMAINDER, help="the crawl command")
+    rehearse.set_defaults(func=_rehearse)
 
     site = commands.add_parser("site", help="serve the demo site on 127.0.0.1")
     site.add_argument("--pages", type=int, default=400)

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_EVENTS_OVERLOAD_CLEAR_RATIO": 0.2,
     "ACTOR_EVENTS_THROTTLE_START_DELAY": 0.5,
     "ACTOR_EVENTS_THROTTLE_PAUSE_AFTER": 30.0,
+    "ACTOR_EVENTS_DOWNLOAD_LOG": None,
 }
 
 #: The platform's record-size limit is 9,437,184 bytes; chunks stay well below it.
@@ -175,6 +176,7 @@ class Config:
     migration_resume_after: float
     throttle_enabled: bool
     throttle: ThrottleOptions
+    download_log: str | None
     environment: ActorEnvironment
 
     @classmethod
@@ -268,6 +270,7 @@ class Config:
                 f" (0: never pause); got {throttle}."
             )
 
+        download_log = settings.get("ACTOR_EVENTS_DOWNLOAD_LOG") or env.download_log
         store_id = settings.get("ACTOR_EVENTS_STORE_ID") or env.default_store_id
         storage_dir = settings.get("ACTOR_EVENTS_STORAGE_DIR") or env.local_storage_dir
         store = str(settings.get("ACTOR_EVENTS_STORE", DEFAULTS["ACTOR_EVENTS_STORE"])).strip()
@@ -305,6 +308,7 @@ class Config:
                 "ACTOR_EVENTS_THROTTLE_ENABLED", DEFAULTS["ACTOR_EVENTS_THROTTLE_ENABLED"]
             ),
             throttle=throttle,
+            download_log=str(download_log) if download_log else None,
             environment=env,
         )
 

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from .checkpointer import STATS_COUNT
 from .codec import UnencodableError, pack_data, unpack_data
 
 if TYPE_CHECKING:
@@ -49,8 +50,13 @@ class CrawlState:
 
     def capture(self, spider: Spider, in_flight: int) -> bytes:
         """Stats, ``spider.state`` and start progress as bytes, taken now."""
+        stats = self.stats.get_stats()
+        # The checkpointer counts a checkpoint once it is written, after this capture; what is
+        # captured here reaches the store only in that checkpoint, so count it already, or every
+        # resumed run would continue one behind.
+        stats = {**stats, STATS_COUNT: int(stats.get(STATS_COUNT) or 0) + 1}
         doc: dict[str, Any] = {
-            "stats": self._encodable("stats", self.stats.get_stats()),
+            "stats": self._encodable("stats", stats),
             "start": {"consumed": self.start_consumed, "done": self.start_done},
             "elapsed": self.elapsed_seconds(),
             "in_flight": in_flight,

@@ -47,6 +47,8 @@ class ActorEnvironment:
     persist_interval_seconds: float = DEFAULT_PERSIST_INTERVAL_SECONDS
     run_id: str | None = None
     actor_id: str | None = None
+    #: Not the platform's: set by ``scrapy-actor-events rehearse`` for the crawls it runs.
+    download_log: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ActorEnvironment:
@@ -80,4 +82,5 @@ class ActorEnvironment:
             persist_interval_seconds=interval,
             run_id=_first(env, "ACTOR_RUN_ID", "APIFY_ACTOR_RUN_ID"),
             actor_id=_first(env, "ACTOR_ID", "APIFY_ACTOR_ID"),
+            download_log=_first(env, "ACTOR_EVENTS_DOWNLOAD_LOG"),
         )

@@ -19,7 +19,11 @@ Commands::
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -247,6 +251,68 @@ class EventsServer:
         else:
             raise ValueError(f"unknown command {verb!r}")
         return True
+
+
+class EventsServerError(RuntimeError):
+    """The events server child process could not start or is gone."""
+
+
+class EventsServerProcess:
+    """``scrapy-actor-events events`` in a child process, driven through its stdin (for
+    ``rehearse``: the crawl being rehearsed runs Twisted's reactor, this process does not)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scrapy_actor_events", "events", "--port", "0"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.monotonic() + 20
+        while not (url := self._find("listening ")):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise EventsServerError(
+                    "Could not start the local events server: " + " | ".join(self.lines[-5:])
+                )
+            time.sleep(0.05)
+        self.url = url.split()[1]
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(line.strip())
+
+    def _find(self, prefix: str) -> str | None:
+        with self._lock:
+            return next((line for line in self.lines if line.startswith(prefix)), None)
+
+    def connections(self) -> int:
+        with self._lock:
+            return sum(1 for line in self.lines if line.startswith("open "))
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise EventsServerError(f"The local events server is gone ({exc})") from None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("quit")
+                self.proc.wait(timeout=5)
+            except (EventsServerError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
 
 
 def tls_context(certificate: str, key: str) -> Any:

@@ -18,6 +18,7 @@ from .checkpointer import Checkpointer, CheckpointResult
 from .codec import RequestCodec
 from .config import Config
 from .crawl_state import CrawlState
+from .download_log import DownloadLog
 from .engine_hold import EngineHold
 from .events_client import EventsConnection, SocketOptions
 from .frontier import Frontier
@@ -28,7 +29,9 @@ from .store import build_store
 from .throttle import OverloadThrottle
 
 if TYPE_CHECKING:
-    from scrapy import Spider
+    from collections.abc import Callable
+
+    from scrapy import Request, Spider
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import Crawler
     from twisted.internet.defer import Deferred
@@ -63,6 +66,12 @@ class ActorEventsExtension:
         self.events: EventsConnection | None = None
         self.throttle: OverloadThrottle | None = None
         self._timer: Any = None
+        self.download_log: DownloadLog | None = None
+        if config.download_log:
+            self.download_log = DownloadLog(config.download_log)
+            crawler.signals.connect(
+                self.download_log.response_received, signal=signals.response_received
+            )
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
@@ -105,6 +114,8 @@ class ActorEventsExtension:
         assert engine is not None
         assert stats is not None
         key = self.config.key_for(spider.name)
+        if self.download_log is not None:
+            self.download_log.open(spider)
         if self.store is None:
             self.store = build_store(self.config, self.crawler)
         logger.info(
@@ -175,7 +186,11 @@ class ActorEventsExtension:
             seen=seen,
             fingerprint=internals.fingerprint_function(scheduler) if seen is not None else None,
         )
-        return internals.hook_frontier(engine, self.frontier.on_enqueued, self.frontier.on_finished)
+        on_enqueued: Callable[[Request], None] = self.frontier.on_enqueued
+        on_finished: Callable[[Request], None] = self.frontier.on_finished
+        if self.download_log is not None:
+            on_enqueued, on_finished = self.download_log.wrap(on_enqueued, on_finished)
+        return internals.hook_frontier(engine, on_enqueued, on_finished)
 
     def _listen_to_events(self, engine: ExecutionEngine) -> None:
         hold = EngineHold(engine)
@@ -274,3 +289,5 @@ class ActorEventsExtension:
             await maybe_deferred_to_future(self.checkpointer.request("close", close_reason=reason))
         if self.store is not None:
             await self.store.close()
+        if self.download_log is not None:
+            self.download_log.close(reason)

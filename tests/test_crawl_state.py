@@ -41,7 +41,11 @@ def test_restore_keeps_counters_and_drops_per_process_keys() -> None:
     doc = CrawlState.decode(data)
     assert doc["in_flight"] == 3
     after.restore(fresh, doc)
-    assert after.stats.get_stats() == {"item_scraped_count": 10, "custom/thing": [1, 2]}
+    assert after.stats.get_stats() == {
+        "item_scraped_count": 10,
+        "custom/thing": [1, 2],
+        "actor_events/checkpoint/count": 1,  # the checkpoint this capture is written in
+    }
     assert fresh.state == {"a": 1}
     after.stats.set_value("start_time", dt.datetime.now(dt.UTC))  # what CoreStats does
     after.after_core_stats_opened()
@@ -73,3 +77,11 @@ async def test_start_progress_skips_what_was_read() -> None:
     assert seen == [3, 4]
     assert state.start_consumed == 5
     assert state.start_done
+
+
+def test_checkpoint_count_includes_the_checkpoint_being_written() -> None:
+    state = new_state()
+    state.stats.set_value("actor_events/checkpoint/count", 4)  # four written before this one
+    doc = CrawlState.decode(state.capture(StateSpider(), in_flight=0))
+    assert doc["stats"]["actor_events/checkpoint/count"] == 5
+    assert state.stats.get_value("actor_events/checkpoint/count") == 4  # counted once written

@@ -97,7 +97,12 @@ async def test_the_crawl_goes_on_through_store_faults(
     last = apify_api.read_checkpoint(sid, KEY, "pages")
     assert last is not None
     saved_generations = [re.match(r"Checkpoint (\d+) saved", m) for m in caplog.messages]
-    assert last.manifest.generation == max(int(m[1]) for m in saved_generations if m)
+    newest_saved = max(int(m[1]) for m in saved_generations if m)
+    if fault == "30% of writes fail after landing":
+        # A manifest that landed but was answered with a 500 counts as failed, yet is newest.
+        assert last.manifest.generation >= newest_saved
+    else:
+        assert last.manifest.generation == newest_saved
 
 
 def test_the_token_is_in_no_output(storage: Path, apify_api: ApifyApiServer) -> None:

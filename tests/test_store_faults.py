@@ -81,16 +81,12 @@ class Watcher(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            before = self.backend.value(KEY)
-            if before is not None:
-                try:
-                    self.backend.read(KEY, "links")
+            try:
+                # The reader follows a manifest replaced mid-read, so any failure is damage.
+                if self.backend.read(KEY, "links") is not None:
                     self.reads += 1
-                except UnreadableCheckpoint as exc:
-                    # Old chunks go once a newer manifest landed: a reader that was half-way
-                    # through the older one tries again; any other failure is a real one.
-                    if self.backend.value(KEY) == before:
-                        self.errors.append(exc.reason)
+            except UnreadableCheckpoint as exc:
+                self.errors.append(exc.reason)
             time.sleep(0.02)
 
 
@@ -118,6 +114,12 @@ def test_a_third_of_writes_failing(backend: LocalBackend, tmp_path: Path) -> Non
     assert watcher.reads > 10
     stats = crawl_doc(backend.read(KEY, "links"))["stats"]
     assert stats["actor_events/checkpoint/failed"] >= 1
+    print(
+        f"{backend.name}: {faults.count('fail')} writes failed,"
+        f" {stats['actor_events/checkpoint/failed']} checkpoints failed,"
+        f" {stats['actor_events/checkpoint/count']} saved; the watcher read the newest"
+        f" checkpoint {watcher.reads} times, 0 unreadable"
+    )
 
 
 def start(faults: Faults, site: DemoSite, env: dict[str, str]) -> subprocess.Popen[str]:

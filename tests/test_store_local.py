@@ -25,6 +25,7 @@ async def test_layout_is_the_apify_local_one(tmp_path: Path) -> None:
     assert sidecar == {"key": "STATE(1)", "content_type": JSON, "size": 8}
     metadata = json.loads((folder / "__metadata__.json").read_text())
     assert metadata["id"] == "my-store"
+    assert metadata["name"] is None  # the run's default store is unnamed, so the SDK purges it
     assert {"created_at", "modified_at", "accessed_at"} <= set(metadata)
     assert await store.get("STATE(1)") == b'{"a": 1}'
     assert await store.get("missing") is None

@@ -74,7 +74,9 @@ class LocalKeyValueStore:
         meta = self.path / _STORE_METADATA
         if not meta.exists():
             now = _now()
-            doc = {"id": self.store_id, "name": self.store_id, "accessed_at": now,
+            # The run's default store is unnamed, as Crawlee and the Apify SDK create it: with a
+            # name they would take it for a named (global) store and never purge it on start.
+            doc = {"id": self.store_id, "name": None, "accessed_at": now,
                    "created_at": now, "modified_at": now}  # fmt: skip
             self._write_atomic(meta, json.dumps(doc, indent=2).encode())
 

@@ -1,0 +1,303 @@
+"""``scrapy-actor-events inspect`` and ``clear``: look into a store's checkpoints, delete one.
+
+The store is chosen as the extension chooses it: from the platform's environment variables
+(``APIFY_TOKEN``, ``APIFY_IS_AT_HOME``, ``ACTOR_DEFAULT_KEY_VALUE_STORE_ID``,
+``APIFY_LOCAL_STORAGE_DIR``...) and, when run inside a Scrapy project, its settings; options and
+``-s NAME=VALUE`` override them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import sys
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from scrapy.settings import Settings
+
+from . import exit_codes
+from ._async import gather_bounded
+from .config import KEY_RE, Config
+from .inspection import list_checkpoints, read_report, records_of
+from .snapshot import UnreadableCheckpoint
+from .store import build_store
+from .store.base import StoreError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Awaitable, Callable
+
+    from .inspection import CheckpointReport, ListedCheckpoint
+    from .store.base import KeyValueStore
+
+logger = logging.getLogger(__name__)
+
+
+class CommandError(Exception):
+    """Ends a command with a message on stderr and an exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """The Scrapy project's settings (if run inside one), then the command's options."""
+    from scrapy.utils.conf import closest_scrapy_cfg
+
+    settings = Settings()
+    if closest_scrapy_cfg():
+        from scrapy.utils.project import get_project_settings
+
+        try:
+            settings = get_project_settings()
+        except Exception as exc:
+            raise CommandError(
+                exit_codes.USAGE, f"Cannot load the Scrapy project's settings: {exc}"
+            ) from None
+    for item in getattr(args, "set", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CommandError(exit_codes.USAGE, f"-s takes NAME=VALUE, got {item!r}")
+        settings.set(name, value, priority="cmdline")
+    for option, setting in (
+        ("storage_dir", "ACTOR_EVENTS_STORAGE_DIR"),
+        ("store_id", "ACTOR_EVENTS_STORE_ID"),
+        ("store", "ACTOR_EVENTS_STORE"),
+    ):
+        value = getattr(args, option, None)
+        if value:
+            settings.set(setting, value, priority="cmdline")
+    return settings
+
+
+def open_store(args: argparse.Namespace) -> tuple[KeyValueStore, Config]:
+    try:
+        config = Config.from_settings(load_settings(args))
+        return build_store(config), config
+    except ValueError as exc:
+        raise CommandError(exit_codes.STORE_UNAVAILABLE, str(exc)) from None
+
+
+def run_with_store(
+    args: argparse.Namespace, command: Callable[[KeyValueStore, Config], Awaitable[int]]
+) -> int:
+    """Open the store, run ``command`` on an asyncio loop, close the store; map errors to codes."""
+
+    key = getattr(args, "key", None)
+    if key is not None and not KEY_RE.match(key):
+        print(
+            f"scrapy-actor-events: {key!r} is not a key-value store key (1-256 characters of"
+            " a-zA-Z0-9!-_.'())",
+            file=sys.stderr,
+        )
+        return exit_codes.USAGE
+
+    async def run() -> int:
+        store, config = open_store(args)
+        failure: CommandError | None = None
+        code = exit_codes.OK
+        # Failures are raised after the except blocks: an exception raised inside one would keep
+        # the store's exception, its traceback and through it the HTTP client alive until the
+        # interpreter exits, and impit's client aborts the process if it is freed that late.
+        try:
+            code = await command(store, config)
+        except UnreadableCheckpoint as exc:
+            failure = CommandError(
+                exit_codes.UNREADABLE,
+                f"Checkpoint {exc.key} in {store.describe()} is unreadable: {exc.reason}."
+                f" A crawl will not resume from it; delete it with"
+                f" `scrapy-actor-events clear {exc.key}`.",
+            )
+        except (StoreError, OSError) as exc:
+            failure = CommandError(
+                exit_codes.STORE_UNAVAILABLE, f"Cannot use {store.describe()}: {exc}"
+            )
+        finally:
+            await store.close()
+            del store
+            gc.collect()
+        if failure is not None:
+            raise failure
+        return code
+
+    try:
+        return asyncio.run(run())
+    except CommandError as exc:
+        print(f"scrapy-actor-events: {exc}", file=sys.stderr)
+        return exc.code
+
+
+# -- inspect ----------------------------------------------------------------------------------
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    async def command(store: KeyValueStore, config: Config) -> int:
+        key = args.key
+        if key is None:
+            listed = await list_checkpoints(store)
+            if len(listed) != 1:
+                return _print_listing(store, listed, args.json)
+            key = listed[0].key
+        report = await read_report(store, key, config)
+        if report is None:
+            raise CommandError(exit_codes.NO_CHECKPOINT, await _missing(store, key))
+        if args.json:
+            print(json.dumps({"store": store.describe(), **report.to_json()}, indent=2))
+        else:
+            print(format_report(report, store.describe()))
+        return exit_codes.OK
+
+    return run_with_store(args, command)
+
+
+async def _missing(store: KeyValueStore, key: str) -> str:
+    others = [c.key for c in await list_checkpoints(store)]
+    found = f" Checkpoints there: {', '.join(others)}." if others else " It holds no checkpoint."
+    return f"No checkpoint under {key} in {store.describe()}.{found}"
+
+
+def _print_listing(store: KeyValueStore, listed: list[ListedCheckpoint], as_json: bool) -> int:
+    if as_json:
+        rows = [_listing_json(c) for c in listed]
+        print(json.dumps({"store": store.describe(), "checkpoints": rows}, indent=2))
+    elif listed:
+        print(f"Checkpoints in {store.describe()}:")
+        print(f"  {'key':<32} {'spider':<16} {'gen':>5}  {'saved':<19}  {'size':>9}  stopped")
+        for c in listed:
+            m = c.manifest
+            if m is None:
+                print(f"  {c.key:<32} unreadable: {c.error}")
+                continue
+            print(
+                f"  {c.key:<32} {m.spider:<16} {m.generation:>5}  {_when(m.created_at):<19}"
+                f"  {_size(m.stored_size):>9}  {m.close_reason or '(running or killed)'}"
+            )
+        print("Look inside one with `scrapy-actor-events inspect KEY`.")
+    if not listed:
+        if not as_json:
+            print(f"No checkpoints in {store.describe()}.", file=sys.stderr)
+        return exit_codes.NO_CHECKPOINT
+    return exit_codes.OK
+
+
+def _listing_json(c: ListedCheckpoint) -> dict[str, Any]:
+    m = c.manifest
+    if m is None:
+        return {"key": c.key, "readable": False, "error": c.error}
+    return {
+        "key": c.key,
+        "readable": True,
+        "spider": m.spider,
+        "generation": m.generation,
+        "created_at": m.created_at,
+        "close_reason": m.close_reason,
+        "stored_bytes": m.stored_size,
+        "summary": m.summary,
+    }
+
+
+def _when(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _stopped(report: CheckpointReport) -> str:
+    reason = report.close_reason
+    if reason is None:
+        return (
+            f"not closed: taken while the crawl ran ({report.trigger}); it was killed, or runs"
+            " still. The next run resumes from it."
+        )
+    if reason == "finished":
+        return "closed (finished). The next run starts a new crawl (ACTOR_EVENTS_RESUME=auto)."
+    return f"closed ({reason}). The next run resumes from it."
+
+
+def format_report(report: CheckpointReport, where: str) -> str:
+    r = report
+    lines = [
+        f"Checkpoint {r.key} in {where}",
+        f"  spider          {r.spider}",
+        f"  saved           {_when(r.created_at)} UTC, generation {r.generation} ({r.trigger})",
+        f"  crawl stopped   {_stopped(r)}",
+        f"  requests        {r.requests:,} ({r.pending:,} pending, {r.in_flight:,} in flight)",
+        f"  seen            {r.seen:,} request fingerprints",
+        f"  size            {_size(r.stored_bytes)} in {_n(r.chunks, 'chunk record')}"
+        f" ({_n(r.segments, 'segment')}), manifest {_size(r.manifest_bytes)}",
+        f"  start()         {_n(r.start_requests_read, 'start request')} read"
+        + (", all of them" if r.start_done else ""),
+        f"  elapsed         {r.elapsed_seconds:,.1f} s over all runs",
+    ]
+    if r.top_domains:
+        lines.append("  top domains")
+        lines += [f"    {d:<40} {n:>9,}" for d, n in r.top_domains]
+    if r.top_priorities:
+        lines.append("  priorities")
+        lines += [f"    {p:<40} {n:>9,}" for p, n in r.top_priorities]
+    if r.main_stats:
+        lines.append("  stats")
+        lines += [f"    {k:<40} {_value(v)}" for k, v in r.main_stats.items()]
+    lines.append(f"  spider.state    {_n(len(r.spider_state), 'key')}")
+    lines += [f"    {k!s:<40} {_value(v)}" for k, v in sorted(r.spider_state.items(), key=str)]
+    return "\n".join(lines)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{type(value).__name__} ({len(text):,} characters)"
+
+
+# -- clear ------------------------------------------------------------------------------------
+
+
+def clear_command(args: argparse.Namespace) -> int:
+    async def command(store: KeyValueStore, config: Config) -> int:
+        key = args.key
+        has_manifest, chunks, aside = await records_of(store, key)
+        if not has_manifest and not chunks:
+            raise CommandError(exit_codes.NO_CHECKPOINT, await _missing(store, key))
+        what = f"checkpoint {key} ({len(chunks)} chunk records) from {store.describe()}"
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise CommandError(
+                    exit_codes.USAGE, f"Not deleting {what}: add --yes to delete without asking."
+                )
+            answer = input(f"Delete {what}? [y/N] ").strip().lower()
+            if answer not in {"y", "yes"}:
+                print("Nothing deleted.")
+                return exit_codes.OK
+        # The manifest first: a clear cut short leaves chunks no manifest points at (the next
+        # clear removes them), never a manifest pointing at missing chunks.
+        await store.delete(key)
+        await gather_bounded([partial(store.delete, c) for c in chunks], config.upload_concurrency)
+        print(f"Deleted {what}.")
+        if aside:
+            print(f"Kept {len(aside)} copies set aside as unreadable: {', '.join(aside)}.")
+        return exit_codes.OK
+
+    return run_with_store(args, command)

@@ -1,0 +1,201 @@
+"""What a checkpoint holds, read from a store without a crawl: for ``scrapy-actor-events inspect``.
+
+Reading goes through the code a resuming crawl uses (:func:`.checkpoint_reader.read_checkpoint`,
+with the same checks of spider and store), so what ``inspect`` calls readable is what a crawl can
+resume from. Request records are looked at as data only (URL and priority); nothing is rebuilt
+into a ``Request``, no spider is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .checkpoint_reader import read_checkpoint
+from .codec import _PRIORITY, _URL, unpack_data  # the record layout lives in the codec
+from .config import DEFAULT_KEY_PREFIX
+from .crawl_state import CrawlState
+from .snapshot import Manifest, UnreadableCheckpoint, chunk_prefix, parse_chunk_key
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .store.base import KeyValueStore
+
+#: Stats shown by ``inspect`` without ``--json`` (which shows them all).
+MAIN_STATS = (
+    "item_scraped_count",
+    "response_received_count",
+    "downloader/request_count",
+    "scheduler/enqueued",
+    "request_depth_max",
+    "actor_events/checkpoint/count",
+    "actor_events/checkpoint/failed",
+    "actor_events/requests/unserializable",
+    "actor_events/restore/requests",
+    "start_time",
+)
+TOP = 10
+
+_CHUNK_RE = re.compile(r"^(.+)\.part-\d+-\d+$")
+
+
+@dataclass
+class CheckpointReport:
+    """The contents of one checkpoint, in numbers."""
+
+    key: str
+    spider: str
+    generation: int
+    created_at: str
+    trigger: str
+    close_reason: str | None
+    segments: int
+    chunks: int
+    stored_bytes: int
+    manifest_bytes: int
+    requests: int
+    pending: int
+    in_flight: int
+    seen: int
+    top_domains: list[tuple[str, int]]
+    top_priorities: list[tuple[int, int]]
+    start_requests_read: int
+    start_done: bool
+    elapsed_seconds: float
+    stats: dict[str, Any]
+    spider_state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def main_stats(self) -> dict[str, Any]:
+        return {k: self.stats[k] for k in MAIN_STATS if k in self.stats}
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["top_domains"] = [{"domain": d, "requests": n} for d, n in self.top_domains]
+        doc["top_priorities"] = [{"priority": p, "requests": n} for p, n in self.top_priorities]
+        doc["stats"] = _jsonable(self.stats)
+        doc["spider_state"] = _jsonable(self.spider_state)
+        doc["spider_state_keys"] = sorted(map(str, self.spider_state))
+        return doc
+
+
+@dataclass(frozen=True)
+class ListedCheckpoint:
+    """One checkpoint of a store listing; ``error`` says why it is unreadable, if it is."""
+
+    key: str
+    manifest: Manifest | None
+    error: str | None = None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+async def read_manifest(store: KeyValueStore, key: str) -> tuple[Manifest, int] | None:
+    """The manifest under ``key`` and its size, None if there is no such record."""
+    data = await store.get(key)
+    if data is None:
+        return None
+    return Manifest.from_bytes(key, data), len(data)
+
+
+async def read_report(store: KeyValueStore, key: str, config: Config) -> CheckpointReport | None:
+    """What the checkpoint under ``key`` holds; raises :class:`.UnreadableCheckpoint`."""
+    found = await read_manifest(store, key)
+    if found is None:
+        return None
+    manifest, manifest_bytes = found
+    restored = await read_checkpoint(
+        store, key, manifest.spider, store.ref, config.upload_concurrency
+    )
+    if restored is None:  # deleted between the two reads
+        return None
+    manifest = restored.manifest
+    try:
+        crawl = CrawlState.decode(restored.crawl)
+    except Exception as exc:
+        raise UnreadableCheckpoint(key, f"its crawl state is malformed ({exc})") from None
+    domains: Counter[str] = Counter()
+    priorities: Counter[int] = Counter()
+    for data in restored.records:
+        try:
+            record = unpack_data(data)
+            url = record[_URL]
+            priority = record[_PRIORITY] if len(record) > _PRIORITY else 0
+        except Exception as exc:
+            raise UnreadableCheckpoint(key, f"a request record is malformed ({exc})") from None
+        domains[urlsplit(str(url)).hostname or "(no host)"] += 1
+        priorities[int(priority or 0)] += 1
+    in_flight = min(int(crawl.get("in_flight") or 0), len(restored.records))
+    start = crawl.get("start") or {}
+    state = crawl.get("state")
+    return CheckpointReport(
+        key=key,
+        spider=manifest.spider,
+        generation=manifest.generation,
+        created_at=manifest.created_at,
+        trigger=manifest.trigger,
+        close_reason=manifest.close_reason,
+        segments=len(manifest.segments),
+        chunks=len(manifest.chunk_keys),
+        stored_bytes=manifest.stored_size,
+        manifest_bytes=manifest_bytes,
+        requests=len(restored.records),
+        pending=len(restored.records) - in_flight,
+        in_flight=in_flight,
+        seen=len(restored.fingerprints),
+        top_domains=domains.most_common(TOP),
+        top_priorities=sorted(priorities.items(), key=lambda p: (-p[1], -p[0]))[:TOP],
+        start_requests_read=int(start.get("consumed") or 0),
+        start_done=bool(start.get("done")),
+        elapsed_seconds=float(crawl.get("elapsed") or 0.0),
+        stats=dict(crawl["stats"]),
+        spider_state=dict(state) if isinstance(state, dict) else {},
+    )
+
+
+def checkpoint_keys(keys: list[str]) -> list[str]:
+    """Of a store's keys, those that may be checkpoint manifests: keys with chunk records, and
+    keys named like the default ``SCRAPY_STATE_<spider>``."""
+    present = set(keys)
+    candidates = {m.group(1) for k in keys if (m := _CHUNK_RE.match(k))} & present
+    candidates |= {k for k in keys if k.startswith(DEFAULT_KEY_PREFIX) and "." not in k}
+    return sorted(candidates)
+
+
+async def list_checkpoints(store: KeyValueStore) -> list[ListedCheckpoint]:
+    """The checkpoints in ``store``, readable or not (records that are not ours are left out)."""
+    listed = []
+    for key in checkpoint_keys(await store.list_keys("")):
+        try:
+            found = await read_manifest(store, key)
+        except UnreadableCheckpoint as exc:
+            if "not a scrapy-actor-events checkpoint" in exc.reason:
+                continue
+            listed.append(ListedCheckpoint(key, None, exc.reason))
+            continue
+        if found is not None:
+            listed.append(ListedCheckpoint(key, found[0]))
+    return listed
+
+
+async def records_of(store: KeyValueStore, key: str) -> tuple[bool, list[str], list[str]]:
+    """Whether ``key`` has a manifest, its chunk records, and copies set aside as unreadable."""
+    chunks = [k for k in await store.list_keys(chunk_prefix(key)) if parse_chunk_key(key, k)]
+    aside = await store.list_keys(f"{key}.unreadable-")
+    return await store.get(key) is not None, chunks, aside

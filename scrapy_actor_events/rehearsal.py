@@ -1,0 +1,364 @@
+"""``scrapy-actor-events rehearse``: a platform migration (or abort, or CPU overload) on your desk.
+
+It serves the Actor events socket on 127.0.0.1 (``scrapy-actor-events events`` in a child
+process), runs the crawl command with ``ACTOR_EVENTS_WEBSOCKET_URL`` pointing at it, sends the
+event after some seconds or pages, and then does what the platform does:
+
+* ``migrate``: ``migrating`` with ``timeRemainingSecs``, then SIGKILL when the time is up; the
+  crawl runs again on the same storage until it ends.
+* ``abort``: ``aborting``; the crawl should stop and exit 0 (SIGKILL after the grace period the
+  platform gives, 30 s); then it runs again (a resurrected run) until it ends.
+* ``overload``: ``systemInfo`` events saying the CPU is overloaded, every second for a while, then
+  saying it is not; one run, to its end.
+
+Pages are counted from the crawl's download log (``ACTOR_EVENTS_DOWNLOAD_LOG``, see
+:mod:`.download_log`), so any spider can be rehearsed, on any site. Checkpoints go to a local
+storage directory of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from .download_log import FETCHED
+from .events_server import EventsServerError, EventsServerProcess
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+MODES = ("migrate", "abort", "overload")
+#: Variables of the platform (and of this package) not passed on to the rehearsed crawl: it must
+#: checkpoint to the rehearsal's own local storage, and get its events from the rehearsal.
+_PLATFORM_PREFIXES = ("APIFY_", "ACTOR_", "CRAWLEE_")
+_POLL = 0.05
+
+
+class RehearsalError(Exception):
+    """The rehearsal could not run as asked; the message says why and what to do."""
+
+
+@dataclass
+class RehearsalOptions:
+    command: list[str]
+    storage: Path
+    mode: str = "migrate"
+    after_seconds: float | None = None
+    after_pages: int | None = None
+    time_remaining: float = 5.0
+    abort_grace: float = 30.0
+    overload_seconds: float = 10.0
+    timeout: float = 600.0
+    cwd: Path | None = None
+    verbose: bool = False
+
+
+@dataclass
+class RunOutcome:
+    """One process of the crawl, as the rehearsal saw it."""
+
+    number: int
+    returncode: int | None = None
+    killed: bool = False
+    seconds: float = 0.0
+    event_sent: bool = False
+    connected: bool = False
+    log_path: Path | None = None
+    timed_out: bool = False
+
+
+@dataclass
+class Rehearsal:
+    options: RehearsalOptions
+    runs: list[RunOutcome] = field(default_factory=list)
+    download_log: Path | None = None
+    overload_window: tuple[float, float] | None = None
+
+
+class PageCounter:
+    """Counts ``fetched`` lines of the download log as they are appended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pages = 0
+        self._offset = 0
+
+    def update(self) -> int:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return self.pages
+        end = data.rfind(b"\n") + 1  # a line still being written is read next time
+        self._offset += end
+        self.pages += data[:end].count(b'"event":"%s"' % FETCHED.encode())
+        return self.pages
+
+
+def _system_info(overloaded: bool) -> str:
+    data = {
+        "isCpuOverloaded": overloaded,
+        "cpuCurrentUsage": 100.0 if overloaded else 20.0,
+        "createdAt": datetime.now(UTC).isoformat(),
+    }
+    return "raw " + json.dumps({"name": "systemInfo", "createdAt": data["createdAt"], "data": data})
+
+
+def crawl_environment(storage: Path, events_url: str, download_log: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_PLATFORM_PREFIXES)}
+    env.update(
+        APIFY_LOCAL_STORAGE_DIR=str(storage),
+        ACTOR_EVENTS_WEBSOCKET_URL=events_url,
+        ACTOR_EVENTS_DOWNLOAD_LOG=str(download_log),
+        PYTHONUNBUFFERED="1",
+    )
+    for name in ("APIFY_PERSIST_STATE_INTERVAL_MILLIS", "CRAWLEE_PERSIST_STATE_INTERVAL_MILLIS"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+class Rehearser:
+    """Runs the rehearsal; ``progress`` gets a status line about twice a second."""
+
+    def __init__(self, options: RehearsalOptions, progress: Callable[[str], None]) -> None:
+        if options.mode not in MODES:
+            raise RehearsalError(f"mode must be one of {', '.join(MODES)}")
+        if not options.command:
+            raise RehearsalError("Give the crawl command after --, e.g. -- scrapy crawl myspider")
+        if shutil.which(options.command[0]) is None and not os.path.exists(options.command[0]):
+            raise RehearsalError(f"Command not found: {options.command[0]}")
+        self.options = options
+        self.progress = progress
+        self.result = Rehearsal(options)
+
+    def run(self) -> Rehearsal:
+        options = self.options
+        stores = options.storage / "key_value_stores"
+        if stores.exists() and any(stores.iterdir()):
+            raise RehearsalError(
+                f"{options.storage} already holds key-value stores; a rehearsal starts from an"
+                " empty storage directory (its first run must not resume an older checkpoint)."
+            )
+        options.storage.mkdir(parents=True, exist_ok=True)
+        log = options.storage / "rehearsal-downloads.jsonl"
+        log.unlink(missing_ok=True)
+        self.result.download_log = log
+        try:
+            server = EventsServerProcess()
+        except EventsServerError as exc:
+            raise RehearsalError(str(exc)) from None
+        try:
+            env = crawl_environment(options.storage, server.url, log)
+            counter = PageCounter(log)
+            first = self._run(1, env, server, counter, send_event=True)
+            if not first.event_sent:
+                raise RehearsalError(
+                    "The crawl ended before the rehearsal sent its event"
+                    + ("" if first.connected else " (it never connected to the events socket:"
+                       " is ActorEventsExtension in EXTENSIONS?)")
+                    + f". Exit status {first.returncode}; its log: {first.log_path}."
+                    " Try a smaller --after or --after-pages."
+                )  # fmt: skip
+            if options.mode != "overload":
+                self._run(2, env, server, counter, send_event=False)
+        finally:
+            server.close()
+        return self.result
+
+    def _run(
+        self,
+        number: int,
+        env: dict[str, str],
+        server: EventsServerProcess,
+        counter: PageCounter,
+        send_event: bool,
+    ) -> RunOutcome:
+        options = self.options
+        log_path = options.storage / f"rehearsal-run-{number}.log"
+        outcome = RunOutcome(number, log_path=log_path)
+        self.result.runs.append(outcome)
+        connections_before = server.connections()
+        pages_before = counter.update()
+        started = time.monotonic()
+        deadline: float | None = None  # of the kill (migrate, abort) or the overload's end
+        next_tick = 0.0
+        with _output(log_path, options.verbose) as output:
+            proc = subprocess.Popen(
+                options.command,
+                cwd=options.cwd,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+            while proc.poll() is None:
+                now = time.monotonic()
+                pages = counter.update() - pages_before
+                outcome.connected = outcome.connected or server.connections() > connections_before
+                if now - started > options.timeout:
+                    proc.send_signal(signal.SIGKILL)
+                    outcome.timed_out = outcome.killed = True
+                    break
+                if send_event and not outcome.event_sent and outcome.connected:
+                    if self._due(now - started, pages):
+                        deadline = self._send_event(server, now)
+                        outcome.event_sent = True
+                        next_tick = now
+                elif deadline is not None and now >= deadline:
+                    if options.mode == "overload":
+                        self._end_overload(now)
+                        deadline = None
+                    else:
+                        proc.send_signal(signal.SIGKILL)
+                        outcome.killed = True
+                        break
+                if now >= next_tick:
+                    if options.mode == "overload" and outcome.event_sent:
+                        # Every second, as the platform does: overloaded, then clear again.
+                        server.send(_system_info(deadline is not None))
+                    next_tick = now + 1.0
+                self.progress(self._status(outcome, pages, now - started, deadline, now))
+                time.sleep(_POLL)
+            outcome.returncode = proc.wait()
+        if deadline is not None and options.mode == "overload":
+            self._end_overload(time.monotonic())
+        outcome.seconds = time.monotonic() - started
+        counter.update()
+        self.progress("")
+        return outcome
+
+    def _due(self, seconds: float, pages: int) -> bool:
+        o = self.options
+        if o.after_pages is not None and pages >= o.after_pages:
+            return True
+        after = o.after_seconds if o.after_seconds is not None else 10.0
+        return o.after_pages is None and seconds >= after
+
+    def _send_event(self, server: EventsServerProcess, now: float) -> float:
+        o = self.options
+        if o.mode == "migrate":
+            server.send(f"migrating {o.time_remaining:g}")
+            return now + o.time_remaining
+        if o.mode == "abort":
+            server.send("aborting")
+            return now + o.abort_grace
+        self.result.overload_window = (time.time(), time.time() + o.overload_seconds)
+        return now + o.overload_seconds
+
+    def _end_overload(self, now: float) -> None:
+        window = self.result.overload_window
+        if window is not None and window[1] > time.time():
+            self.result.overload_window = (window[0], time.time())
+
+    def _status(
+        self, outcome: RunOutcome, pages: int, seconds: float, deadline: float | None, now: float
+    ) -> str:
+        line = f"run {outcome.number}: {pages:,} pages in {seconds:.0f} s"
+        if not outcome.connected:
+            return line + ", waiting for the crawl to connect to the events socket"
+        if deadline is None:
+            return line + (", event sent" if outcome.event_sent else "")
+        left = max(0.0, deadline - now)
+        what = {
+            "migrate": "migrating sent, SIGKILL",
+            "abort": "aborting sent, SIGKILL",
+            "overload": "CPU overloaded, clears",
+        }
+        return f"{line}, {what[self.options.mode]} in {left:.1f} s"
+
+
+class _output:
+    """The crawl's output: to a file, and echoed with ``-v``."""
+
+    def __init__(self, path: Path, verbose: bool) -> None:
+        self.path = path
+        self.verbose = verbose
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> int | IO[bytes]:
+        if self.verbose:
+            return sys.stderr.fileno()
+        self._file = self.path.open("wb")
+        return self._file
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+class _ProgressLine:
+    """One status line on a terminal (rewritten in place); a line every 5 s otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._width = 0
+        self._last = 0.0
+
+    def __call__(self, line: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(self._width) + ("\n" if not line else ""))
+            sys.stderr.flush()
+            self._width = 0 if not line else max(self._width, len(line))
+        elif line and time.monotonic() - self._last >= 5:
+            self._last = time.monotonic()
+            print(line, file=sys.stderr, flush=True)
+
+
+def rehearse_command(args: argparse.Namespace) -> int:
+    from . import exit_codes
+    from .rehearsal_report import build_report, format_report
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    storage = Path(
+        args.storage or tempfile.mkdtemp(prefix="scrapy-actor-events-rehearsal-")
+    ).resolve()
+    options = RehearsalOptions(
+        command=command,
+        storage=storage,
+        mode=args.mode,
+        after_seconds=args.after,
+        after_pages=args.after_pages,
+        time_remaining=args.time_remaining,
+        abort_grace=args.abort_grace,
+        overload_seconds=args.overload_seconds,
+        timeout=args.timeout,
+        verbose=args.verbose,
+    )
+    try:
+        rehearser = Rehearser(options, _ProgressLine())
+        if not args.json:
+            print(f"Rehearsing {args.mode} on: {' '.join(command)}")
+            print(f"  storage: {storage}")
+        rehearsal = rehearser.run()
+    except RehearsalError as exc:
+        print(f"scrapy-actor-events: {exc}", file=sys.stderr)
+        return exit_codes.CHECK_FAILED
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return exit_codes.CHECK_FAILED
+    report = build_report(rehearsal)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(format_report(report))
+    return exit_codes.OK if report.ok else exit_codes.CHECK_FAILED

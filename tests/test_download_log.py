@@ -1,0 +1,70 @@
+"""The download log: what a crawl accepted, fetched and finished, one JSON line each."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from scrapy import Spider
+from scrapy.utils.defer import deferred_f_from_coro_f
+
+from scrapy_actor_events.demo_site import DemoSite
+from scrapy_actor_events.download_log import read_download_log
+
+from .support.crawling import crawl
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class PagesSpider(Spider):
+    name = "pages"
+
+    def __init__(self, url: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.start_urls = [url]
+
+    def parse(self, response):
+        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
+
+
+@deferred_f_from_coro_f
+async def test_a_crawl_writes_what_it_fetched(storage: Path, tmp_path: Path) -> None:
+    log = tmp_path / "downloads.jsonl"
+    with DemoSite(pages=40) as site:
+        await crawl(
+            PagesSpider,
+            crawl_kwargs={"url": f"{site.url}/"},
+            ACTOR_EVENTS_DOWNLOAD_LOG=str(log),
+            ROBOTSTXT_OBEY=True,
+        )
+        hits = site.log.counts()
+    (run,) = read_download_log(log)
+    assert run.close_reason == "finished"
+    pages = [u for u in run.fetched if "/p/" in u]
+    assert sorted(pages) == sorted(f"{site.url}{p}" for p in hits)  # robots.txt left out
+    assert run.accepted == run.finished  # nothing lost in a crawl that finished
+    assert f"{site.url}/r/" in " ".join(run.accepted)  # redirects are requests too
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {line["event"] for line in lines} == {
+        "opened", "accepted", "fetched", "finished", "closed"
+    }  # fmt: skip
+    assert all(isinstance(line["pid"], int) and line["time"] > 0 for line in lines)
+
+
+def test_torn_and_foreign_lines_are_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "downloads.jsonl"
+    log.write_text(
+        '{"event":"opened","spider":"s","pid":1,"time":1}\n'
+        '{"event":"accepted","url":"http://a/","pid":1,"time":1}\n'
+        "not json\n"
+        '{"event":"opened","spider":"s","pid":2,"time":2}\n'
+        '{"event":"fetched","url":"http://a/","status":200,"pid":2,"time":2}\n'
+        '{"event":"finished","url":"http://a/","pid":2,"ti'
+    )
+    first, second = read_download_log(log)
+    assert first.accepted == {"http://a/"}
+    assert not first.finished
+    assert second.fetched == ["http://a/"]
+    assert not second.finished
+    assert read_download_log(tmp_path / "missing") == []
