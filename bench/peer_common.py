@@ -71,13 +71,20 @@ def crawl(
         lines = done.stdout.strip().splitlines()
         if done.returncode or not lines:
             err.seek(0)
-            raise RuntimeError(f"{contender} crawl failed ({done.returncode}):\n{err.read()[-3000:]}")
+            tail = err.read()[-3000:]
+            raise RuntimeError(f"{contender} crawl failed ({done.returncode}):\n{tail}")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
 
 
 def start_crawl(
-    contender: str, url: str, workdir: str, log: Path, *, redis_url: str | None = None, **options: Any
+    contender: str,
+    url: str,
+    workdir: str,
+    log: Path,
+    *,
+    redis_url: str | None = None,
+    **options: Any,
 ) -> subprocess.Popen[bytes]:
     """A crawl to be killed: started, not waited for."""
     args = {"contender": contender, "url": url, "workdir": workdir, "redis_url": redis_url}

@@ -97,7 +97,7 @@ class PeerSpider(scrapy.Spider):
             self.record.write(response.url.encode() + b"\n")
         if self.full_at is None:
             for href in HREF.findall(response.text):
-                # Pages before leaves, so that a fan site's frontier grows by a page's links each page.
+                # Pages before leaves: a fan site's frontier grows by a page's links per page.
                 priority = 1 if href.startswith("/p/") else 0
                 yield scrapy.Request(response.urljoin(href), self.parse, priority=priority)
                 self.yielded += 1
