@@ -88,7 +88,7 @@ def report(data: dict[str, Any], rounds: int) -> str:
             "",
             f"**Target frontier: {target:,} requests.**",
             "",
-            "| contender | frontier at the stop | time to build it | peak RSS | vs plain"
+            "| contender | frontier at the stop | crawl time | peak RSS | vs plain"
             " | kept to resume | per pending request |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
