@@ -81,7 +81,7 @@ def report(data: dict[str, Any], rounds: int) -> str:
     for target, rows in results.items():
 
         def med(name: str, field: str, rows: dict[str, list[dict[str, Any]]] = rows) -> float:
-            return statistics.median(r.get(field, 0) for r in rows[name])
+            return float(statistics.median(r.get(field, 0) for r in rows[name]))
 
         base_rss = med("plain", "rss") if "plain" in rows else 0.0
         lines += [

@@ -167,7 +167,7 @@ def report_kill(data: dict[str, Any], rounds: int) -> str:
     pages = data["pages"]
 
     def med(name: str, field: str) -> float:
-        return statistics.median(r[field] for r in rows[name])
+        return float(statistics.median(r[field] for r in rows[name]))
 
     lines = [
         f"The same site ({pages:,} pages of {data['links'] + 1} links, every page reachable"

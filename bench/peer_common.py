@@ -56,7 +56,8 @@ def crawl(
     **options: Any,
 ) -> dict[str, Any]:
     """One crawl in its own process, to the end; the child's JSON result."""
-    args = {"contender": contender, "url": url, "workdir": workdir, "redis_url": redis_url}
+    args: dict[str, Any] = {"contender": contender, "url": url, "workdir": workdir}
+    args["redis_url"] = redis_url
     args.update(options, settings=settings or {})
     with tempfile.TemporaryFile("w+") as err:
         done = subprocess.run(
@@ -87,7 +88,8 @@ def start_crawl(
     **options: Any,
 ) -> subprocess.Popen[bytes]:
     """A crawl to be killed: started, not waited for."""
-    args = {"contender": contender, "url": url, "workdir": workdir, "redis_url": redis_url}
+    args: dict[str, Any] = {"contender": contender, "url": url, "workdir": workdir}
+    args["redis_url"] = redis_url
     args.update(options)
     with log.open("wb") as out:
         return subprocess.Popen(
