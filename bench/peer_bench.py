@@ -54,6 +54,7 @@ def run_throughput(
                 results[name].append(
                     {
                         "rate": out["pages"] / out["seconds"],
+                        "cpu_rate": out["pages"] / out["cpu"],
                         "rss": out["rss"],
                         "pages": out["pages"],
                         "checkpoints": out["stats"].get("actor_events/checkpoint/count", 0),
@@ -75,35 +76,41 @@ def report_throughput(data: dict[str, Any], rounds: int) -> str:
         f" WARNING, no robots.txt), each crawl in its own process, {rounds} rounds with the"
         " contenders interleaved in every round; medians. *pages/s*: responses over the time"
         " from `spider_opened` to `engine_stopped` (a crawl stops at the end of the site or"
-        f" after {data['cap']:.0f} s, `CLOSESPIDER_TIMEOUT`). *Peak RSS*: the crawl process's"
-        " `ru_maxrss` (redis-server's memory is not in it). Peers: " + peer_versions() + "."
+        f" after {data['cap']:.0f} s, `CLOSESPIDER_TIMEOUT`); *pages per CPU second*: responses"
+        " over the CPU time of the crawl process over the same span. *Peak RSS*: the crawl"
+        " process's `ru_maxrss` (redis-server's memory is not in it). Peers: " + peer_versions() + "."
         f" Load average (1 min) when the run began: {data['load']:.1f} (the machine is shared).",
         "",
-        "| contender | pages/s | vs plain | pages/s, each round | peak RSS | vs plain"
-        " | pages per crawl | checkpoints per crawl |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
+        "| contender | pages/s | vs plain | pages/s, each round | pages per CPU second"
+        " | vs plain | peak RSS | vs plain | pages per crawl | checkpoints per crawl |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     base_rate = med("plain", "rate") if "plain" in rows else 0.0
+    base_cpu = med("plain", "cpu_rate") if "plain" in rows else 0.0
     base_rss = med("plain", "rss") if "plain" in rows else 0.0
     for name in rows:
-        rate, rss = med(name, "rate"), med(name, "rss")
+        rate, cpu, rss = med(name, "rate"), med(name, "cpu_rate"), med(name, "rss")
         each = ", ".join(f"{r['rate']:.0f}" for r in rows[name])
         lines.append(
-            f"| {LABELS[name]} | {rate:,.0f} | {rate / base_rate:.3f} | {each} | {mb(rss)}"
-            f" | {rss / base_rss:.2f} | {med(name, 'pages'):,.0f}"
-            f" | {med(name, 'checkpoints'):.0f} |"
+            f"| {LABELS[name]} | {rate:,.0f} | {rate / base_rate:.3f} | {each} | {cpu:,.0f}"
+            f" | {cpu / base_cpu:.3f} | {mb(rss)} | {rss / base_rss:.2f}"
+            f" | {med(name, 'pages'):,.0f} | {med(name, 'checkpoints'):.0f} |"
         )
     if "extension" in rows and base_rate:
         ratio = med("extension", "rate") / base_rate
-        verdict = "met" if ratio >= 0.97 else "missed"
+        cpu_ratio = med("extension", "cpu_rate") / base_cpu
         lines += [
             "",
-            f"Target: with checkpoints every 5 s, at least 0.97 of plain Scrapy's pages/s:"
-            f" {ratio:.3f}, **{verdict}**. The crawl is CPU-bound (about 5 ms of Scrapy per"
-            " page on this machine, the site answers in well under a millisecond), so any"
-            " work the extension does on the reactor thread shows up here; on a shared 2-core"
-            " machine a round-to-round spread of several percent is noise, which is why the"
-            " rounds are listed.",
+            "Target: with checkpoints every 5 s, at least 0.97 of plain Scrapy's pages/s."
+            f" Wall clock: {ratio:.3f}, **{'met' if ratio >= 0.97 else 'missed'}**; per CPU"
+            f" second: {cpu_ratio:.3f}, **{'met' if cpu_ratio >= 0.97 else 'missed'}**. The"
+            " crawl is CPU-bound (several ms of Scrapy per page on this machine; the site answers"
+            " in well under a millisecond from another process), so work the extension adds"
+            " shows up in both. The machine is shared: when other work competes for its 2"
+            " cores, pages/s swings by tens of percent from round to round (the rounds are"
+            " listed), while pages per CPU second, which counts only the crawl process's own CPU"
+            " time (all its threads, from `spider_opened` to `engine_stopped`), is much less"
+            " sensitive to it.",
         ]
     return "\n".join(lines)
 

@@ -2,10 +2,10 @@
 
     python -m bench.peer_crawl '{"contender": "plain", "url": "http://127.0.0.1:8000", ...}'
 
-Prints one JSON line: pages fetched, seconds from spider_opened to engine_stopped, the largest
-frontier seen, the peak RSS of this process (``ru_maxrss``) and the crawl's stats. The contenders
-differ only in the settings below (and, for the Apify SDK, in running inside ``async with Actor``,
-as its Scrapy template does).
+Prints one JSON line: pages fetched, seconds (and CPU seconds) from spider_opened to
+engine_stopped, the largest frontier seen, the peak RSS of this process (``ru_maxrss``) and the
+crawl's stats. The contenders differ only in the settings below (and, for the Apify SDK, in running
+inside ``async with Actor``, as its Scrapy template does).
 """
 
 from __future__ import annotations
@@ -113,10 +113,10 @@ class PeerSpider(scrapy.Spider):
 
 def _watch(crawler: Any, out: dict[str, Any]) -> None:
     def opened() -> None:
-        out["t0"] = time.perf_counter()
+        out["t0"], out["c0"] = time.perf_counter(), time.process_time()
 
     def stopped() -> None:
-        out["t1"] = time.perf_counter()
+        out["t1"], out["c1"] = time.perf_counter(), time.process_time()
 
     crawler.signals.connect(opened, signals.spider_opened, weak=False)
     crawler.signals.connect(stopped, signals.engine_stopped, weak=False)
@@ -128,6 +128,7 @@ def _result(crawler: Any, out: dict[str, Any]) -> dict[str, Any]:
     return {
         "pages": stats.get("response_received_count", 0),
         "seconds": out["t1"] - out["t0"],
+        "cpu": out["c1"] - out["c0"],  # every thread of the process, user + system
         "frontier": spider.frontier if spider else 0,
         "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "reason": stats.get("finish_reason"),
