@@ -42,8 +42,9 @@ def run_throughput(
     results: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
     load = os.getloadavg()[0]
     with serve_site("graph", pages, links) as url, redis_server() as (redis_url, _):
-        for _ in range(rounds):
-            for name in contenders:
+        for turn in range(rounds):
+            # Each round starts with another contender, so none always runs first or last.
+            for name in contenders[turn % len(contenders) :] + contenders[: turn % len(contenders)]:
                 get(url + "/__reset")
                 _flush(redis_url)
                 with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +75,8 @@ def report_throughput(data: dict[str, Any], rounds: int) -> str:
         f" {data['links'] + 1} links each, served by `bench/peer_site.py` in a process of its"
         f" own) with the same settings (`CONCURRENT_REQUESTS` 32, 32 per domain, `LOG_LEVEL`"
         f" WARNING, no robots.txt), each crawl in its own process, {rounds} rounds with the"
-        " contenders interleaved in every round; medians. *pages/s*: responses over the time"
+        " contenders interleaved in every round (each round starting with the next one);"
+        " medians. *pages/s*: responses over the time"
         " from `spider_opened` to `engine_stopped` (a crawl stops at the end of the site or"
         f" after {data['cap']:.0f} s, `CLOSESPIDER_TIMEOUT`); *pages per CPU second*: responses"
         " over the CPU time of the crawl process over the same span. *Peak RSS*: the crawl"
