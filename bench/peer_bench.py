@@ -81,7 +81,8 @@ def report_throughput(data: dict[str, Any], rounds: int) -> str:
         f" after {data['cap']:.0f} s, `CLOSESPIDER_TIMEOUT`); *pages per CPU second*: responses"
         " over the CPU time of the crawl process over the same span. *Peak RSS*: the crawl"
         " process's `ru_maxrss` (redis-server's memory is not in it)."
-        f" Peers: {peer_versions()}."
+        f" Peers: {peer_versions()} (the bench starts its own redis-server, and installs"
+        " Debian's package with apt-get when there is none)."
         f" Load average (1 min) when the run began: {data['load']:.1f} (the machine is shared).",
         "",
         "| contender | pages/s | vs plain | pages/s, each round | pages per CPU second"

@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " --quick leaves out apify, the slowest)",
     )
     group.add_argument("--peer-rounds", type=int, default=3, help="rounds of the speed run")
-    group.add_argument("--peer-pages", type=int, default=3_000, help="site size, speed run")
-    group.add_argument("--peer-cap", type=float, default=20.0, help="seconds per crawl at most")
+    group.add_argument("--peer-pages", type=int, default=2_500, help="site size, speed run")
+    group.add_argument("--peer-cap", type=float, default=30.0, help="seconds per crawl at most")
     group.add_argument("--kill-rounds", type=int, default=1)
     group.add_argument("--kill-pages", type=int, default=3_000, help="site size, kill run")
     group.add_argument("--kill-at", type=int, default=1_500, help="pages fetched before SIGKILL")
