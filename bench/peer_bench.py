@@ -213,8 +213,11 @@ def report_kill(data: dict[str, Any], rounds: int) -> str:
         " that filters the links it finds, so the pages still pending at the kill are lost",
         "redis": "the queue and the seen set live in redis, but the requests in flight were"
         " popped and are seen: they are never fetched again, nor are pages only they linked to",
-        "apify": "the request queue keeps the requests in flight (unhandled until done), so"
-        " they are fetched again",
+        "apify": "the request queue keeps the requests in flight (unhandled until Scrapy is"
+        " done with them), so they are fetched again rather than lost; requests that had"
+        " finished but whose mark as handled (sent in batches, off the crawl's path) had not"
+        " reached the queue yet are fetched again too. Every request costs a blocking call to"
+        " the queue, which is what makes this crawl several times slower than the others",
     }
     lines.append("")
     if "extension" in rows:
