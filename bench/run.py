@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import sys
 
-from . import codec_bench, store_bench
+from . import codec_bench, peer_sections, store_bench
 from .common import REPORT, git_revision, machine, versions
 
 HEADER = (
@@ -35,6 +35,7 @@ SECTIONS = {
         ),
     ),
 }
+SECTIONS.update(peer_sections.SECTIONS)
 
 
 def write_section(name: str, title: str, body: str, command: str) -> None:
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--megabytes", type=int, default=50, help="checkpoint size (store)")
     parser.add_argument("--store-rounds", type=int, default=5)
+    peer_sections.add_arguments(parser)
     args = parser.parse_args(argv)
     chosen = args.sections or list(SECTIONS)
     unknown = [name for name in chosen if name not in SECTIONS]
