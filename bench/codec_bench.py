@@ -34,11 +34,14 @@ class BenchSpider(Spider):
         return None
 
 
-def request_mix(spider: BenchSpider, n: int, seed: int = 1) -> list[Request]:
-    """70% followed links, 20% in-flight requests with default headers, 10% forms and JSON."""
+def request_mix(spider: BenchSpider, n: int, seed: int = 1, start: int = 0) -> list[Request]:
+    """70% followed links, 20% in-flight requests with default headers, 10% forms and JSON.
+
+    URLs are numbered from ``start``, so that mixes with different starts do not overlap.
+    """
     rng = random.Random(seed)
     out: list[Request] = []
-    for i in range(n):
+    for i in range(start, start + n):
         roll = rng.random()
         shop, category, page = rng.randrange(20), rng.randrange(500), rng.randrange(50)
         url = f"https://shop{shop}.example.com/category/{category}/item-{i}?page={page}"

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import sys
 
-from . import codec_bench, peer_sections, store_bench
+from . import checkpoint_bench, codec_bench, peer_sections, store_bench
 from .common import REPORT, git_revision, machine, versions
 
 HEADER = (
@@ -32,6 +32,12 @@ SECTIONS = {
         "Reactor stalls during a 50 MB checkpoint",
         lambda args: store_bench.report(
             store_bench.run(args.megabytes, args.store_rounds), args.megabytes, args.store_rounds
+        ),
+    ),
+    "checkpoint": (
+        "Checkpoint and restore cost at 10k, 100k and 1M pending requests",
+        lambda args: checkpoint_bench.report(
+            checkpoint_bench.run(args.sizes, args.checkpoint_rounds), args.checkpoint_rounds
         ),
     ),
 }
@@ -67,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--megabytes", type=int, default=50, help="checkpoint size (store)")
     parser.add_argument("--store-rounds", type=int, default=5)
+    parser.add_argument(
+        "--sizes",
+        type=lambda v: tuple(int(n) for n in v.split(",")),
+        default=checkpoint_bench.SIZES,
+        help="pending requests per frontier (checkpoint), comma-separated",
+    )
+    parser.add_argument("--checkpoint-rounds", type=int, default=5)
     peer_sections.add_arguments(parser)
     args = parser.parse_args(argv)
     chosen = args.sections or list(SECTIONS)

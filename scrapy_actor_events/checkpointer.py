@@ -52,6 +52,10 @@ STATS_BYTES = "actor_events/checkpoint/bytes"
 STATS_LAST_BYTES = "actor_events/checkpoint/last_bytes"
 STATS_LAST_MS = "actor_events/checkpoint/last_duration_ms"
 
+#: Triggers with a deadline (a kill in seconds, a closing spider): their checkpoint writes what
+#: changed and never folds the deltas into a new base, which costs the size of the whole crawl.
+URGENT_TRIGGERS = frozenset({"migrating", "aborting", "close"})
+
 
 @dataclass(frozen=True)
 class CheckpointResult:
@@ -195,9 +199,11 @@ class Checkpointer:
         finally:
             self._busy = False
 
-    def _wants_base(self) -> bool:
+    def _wants_base(self, trigger: str) -> bool:
         if self.manifest is None:
             return True
+        if URGENT_TRIGGERS.intersection(trigger.split("+")):
+            return False  # folding waits for the next periodic checkpoint
         deltas = self.manifest.segments[1:]
         if len(deltas) >= self.config.max_deltas:
             return True
@@ -208,7 +214,7 @@ class Checkpointer:
         assert self.source is not None
         started = time.perf_counter()
         captured_at = datetime.now(UTC).isoformat()
-        capture, crawl = await self.source.capture(self._wants_base())
+        capture, crawl = await self.source.capture(self._wants_base(trigger))
         previous = self.manifest
         generation = max(previous.generation if previous else 0, self._min_generation) + 1
         try:

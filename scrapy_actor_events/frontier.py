@@ -8,10 +8,12 @@ one, not the size of the crawl:
 
 * each open request gets a sequence number when the scheduler accepts it; numbers only grow, so
   re-enqueueing open requests in number order rebuilds every scheduler queue in the same order;
-* a request is encoded once, at the first checkpoint that sees it, and its bytes are kept for the
-  full (*base*) checkpoints that follow;
+* a request is encoded once, when the scheduler accepts it, and its bytes are kept for every
+  checkpoint that follows. A few microseconds per request, spread over the crawl, so that no
+  checkpoint encodes tens of thousands of requests at once (a migration flush has seconds);
 * a *delta* lists the requests added (number and bytes), the numbers removed and the fingerprints
-  the dupefilter learned since the previous checkpoint.
+  the dupefilter learned since the previous checkpoint: it touches what changed, never the whole
+  frontier.
 
 Everything here runs on the reactor thread; a capture is one consistent cut of the crawl.
 """
@@ -19,7 +21,7 @@ Everything here runs on the reactor thread; a capture is one consistent cut of t
 from __future__ import annotations
 
 import logging
-from collections import deque
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -53,7 +55,14 @@ class FrontierCapture:
     pending: int
     in_flight: int
     seen: int
-    added: list[Request] = field(default_factory=list, repr=False)
+    #: The journal this capture consumed (added, removed, new fingerprints), given back to the
+    #: frontier if the capture never reaches the store; a base keeps it too, so that a failed
+    #: base can be followed by a delta against the checkpoint still in the store.
+    journal: tuple[list[int], list[int], list[bytes]] = field(
+        default_factory=lambda: ([], [], []), repr=False
+    )
+    #: A base the frontier needed (nothing valid in the store to write a delta against).
+    required: bool = False
 
     def payload(self) -> dict[str, object]:
         return {
@@ -84,10 +93,15 @@ class Frontier:
         self._seq = 0
         self._seq_of: dict[Request, int] = {}
         self._encoded: dict[int, bytes] = {}
-        self._added: list[Request] = []
+        self._added: list[int] = []
         self._removed: list[int] = []
         self._new_fps: list[bytes] = []
-        self._backlog: deque[tuple[int, bytes]] = deque()
+        # Numbers above this were never in a capture: when they finish, no delta must say so.
+        self._captured_upto = 0
+        # Restored requests not re-enqueued yet: (numbers, records), read from _backlog_at on.
+        self._backlog_seqs: list[int] = []
+        self._backlog_records: list[bytes] = []
+        self._backlog_at = 0
         self._need_base = True
         self._unrestorable = 0
         self._causes_logged: set[str] = set()
@@ -100,14 +114,22 @@ class Frontier:
         if request in self._seq_of:
             self.on_finished(request)  # the same object queued twice: keep the newer position
         self._seq += 1
-        self._seq_of[request] = self._seq
-        self._added.append(request)
+        seq = self._seq
+        self._seq_of[request] = seq
+        # Encoded now, while it is what the scheduler accepted: downloader middlewares change
+        # in-flight requests (headers, meta) in ways a restart must not replay.
+        record = self._encode(request)
+        if record is not None:
+            self._encoded[seq] = record
+            self._added.append(seq)
         if self._fingerprint is not None and not request.dont_filter:
             self._new_fps.append(self._fingerprint(request))
 
     def on_finished(self, request: Request) -> None:
         seq = self._seq_of.pop(request, None)
-        if seq is not None and self._encoded.pop(seq, None) is not None:
+        if seq is None or self._encoded.pop(seq, None) is None:
+            return
+        if seq <= self._captured_upto:
             self._removed.append(seq)
 
     @property
@@ -116,11 +138,11 @@ class Frontier:
 
     @property
     def open_count(self) -> int:
-        return len(self._seq_of) + len(self._backlog)
+        return len(self._seq_of) + self.backlog
 
     @property
     def backlog(self) -> int:
-        return len(self._backlog)
+        return len(self._backlog_seqs) - self._backlog_at
 
     def tracked(self, request: Request) -> bool:
         return request in self._seq_of
@@ -128,32 +150,25 @@ class Frontier:
     # -- capture ------------------------------------------------------------------------------
 
     def capture(self, full: bool = False) -> FrontierCapture:
-        """Take the frontier as it is now; call :meth:`failed` if it never reaches the store."""
-        added_seqs: list[int] = []
-        added_records: list[bytes] = []
-        added_requests: list[Request] = []
-        for request in self._added:
-            seq = self._seq_of.get(request)
-            if seq is None:
-                continue  # finished before any checkpoint saw it
-            record = self._encoded.get(seq)
-            if record is None:
-                record = self._encode(request)
-                if record is None:
-                    continue
-                self._encoded[seq] = record
-            added_seqs.append(seq)
-            added_records.append(record)
-            added_requests.append(request)
+        """Take the frontier as it is now; call :meth:`failed` if it never reaches the store.
+
+        A delta costs what changed since the previous capture: the requests added (already
+        encoded), the numbers removed, the new fingerprints and the in-flight requests. Only a
+        base walks the whole frontier and the whole fingerprint set.
+        """
+        encoded = self._encoded
+        added = [seq for seq in self._added if seq in encoded]  # some finished since
+        journal = (added, self._removed, self._new_fps)
         in_flight = sum(1 for r in self._in_progress() if r in self._seq_of)
-        base = full or self._need_base
+        required = self._need_base
+        base = full or required
         if base:
-            seqs = list(self._encoded)
-            records = list(self._encoded.values())
+            seqs = list(encoded)
+            records = list(encoded.values())
             fingerprints = list(self._seen) if self._seen is not None else None
             removed: list[int] = []
         else:
-            seqs, records = added_seqs, added_records
+            seqs, records = added, [encoded[seq] for seq in added]
             fingerprints = self._new_fps if self._seen is not None else None
             removed = self._removed
         capture = FrontierCapture(
@@ -163,26 +178,31 @@ class Frontier:
             removed=removed,
             fingerprints=fingerprints,
             next_seq=self._seq,
-            pending=len(self._seq_of) - in_flight + len(self._backlog) + self._unrestorable,
+            pending=len(self._seq_of) - in_flight + self.backlog + self._unrestorable,
             in_flight=in_flight,
             seen=len(self._seen) if self._seen is not None else 0,
-            added=added_requests,
+            journal=journal,
+            required=required,
         )
         self._added = []
         self._removed = []
         self._new_fps = []
+        self._captured_upto = self._seq
         self._need_base = False
         return capture
 
     def failed(self, capture: FrontierCapture) -> None:
-        """The capture never reached the store: fold it back so the next one carries it."""
-        if capture.kind == "base":
+        """The capture never reached the store: give its journal back so the next one carries it.
+
+        The store still holds the checkpoint before it, so the next capture may be a delta even
+        after a failed base, unless that base was required.
+        """
+        added, removed, new_fps = capture.journal
+        self._added = added + self._added
+        self._removed = removed + self._removed
+        self._new_fps = new_fps + self._new_fps
+        if capture.required:
             self._need_base = True
-            return
-        self._added = capture.added + self._added
-        self._removed = capture.removed + self._removed
-        if capture.fingerprints is not None:
-            self._new_fps = capture.fingerprints + self._new_fps
 
     def _encode(self, request: Request) -> bytes | None:
         try:
@@ -204,10 +224,13 @@ class Frontier:
 
     def load(self, seqs: list[int], records: list[bytes], next_seq: int) -> None:
         """Adopt restored requests (already in the store) as a backlog to re-enqueue."""
-        for seq, record in zip(seqs, records, strict=True):
-            self._encoded[seq] = record
-            self._backlog.append((seq, record))
+        # Bulk operations: a million restored requests are adopted in a fraction of a second.
+        self._encoded.update(zip(seqs, records, strict=True))
+        self._backlog_seqs = self._backlog_seqs[self._backlog_at :] + seqs
+        self._backlog_records = self._backlog_records[self._backlog_at :] + records
+        self._backlog_at = 0
         self._seq = max(self._seq, next_seq, seqs[-1] if seqs else 0)
+        self._captured_upto = self._seq
         # What was restored is exactly what the store holds, so the next checkpoint can be a delta.
         self._need_base = False
 
@@ -215,11 +238,22 @@ class Frontier:
         if self._seen is not None:
             self._seen.update(fingerprints)
 
-    def restore_batch(self, enqueue: Callable[[Request], bool], limit: int) -> int:
-        """Re-enqueue up to ``limit`` backlog requests in sequence order; returns how many."""
+    def restore_batch(
+        self, enqueue: Callable[[Request], bool], limit: int, deadline: float | None = None
+    ) -> int:
+        """Re-enqueue up to ``limit`` backlog requests in sequence order; returns how many.
+
+        With a ``deadline`` (``time.perf_counter()``), stop once it has passed (after at least one
+        request), so that one reactor turn stays short.
+        """
         restored = 0
-        while self._backlog and restored < limit:
-            seq, record = self._backlog.popleft()
+        seqs, records = self._backlog_seqs, self._backlog_records
+        at, end = self._backlog_at, min(len(seqs), self._backlog_at + limit)
+        while at < end:
+            if deadline is not None and at > self._backlog_at and time.perf_counter() >= deadline:
+                break
+            seq, record = seqs[at], records[at]
+            at += 1
             try:
                 request = self.codec.decode(record)
             except UndecodableError as exc:
@@ -250,5 +284,8 @@ class Frontier:
             else:
                 self._encoded.pop(seq, None)
                 self._removed.append(seq)
+        self._backlog_at = at
+        if at >= len(seqs):  # drained: let the lists (and records of finished requests) go
+            self._backlog_seqs, self._backlog_records, self._backlog_at = [], [], 0
         self.stats.inc_value(STATS_RESTORED, restored)
         return restored

@@ -94,8 +94,8 @@ class Harness:
         for url in list(self.open)[:n]:
             self.frontier.on_finished(self.open.pop(url))
 
-    async def checkpoint(self):
-        return await maybe_deferred_to_future(self.checkpointer.request("test"))
+    async def checkpoint(self, trigger: str = "test"):
+        return await maybe_deferred_to_future(self.checkpointer.request(trigger))
 
     async def restored_urls(self) -> list[str]:
         reader = Checkpointer(
@@ -217,3 +217,109 @@ async def test_another_spiders_checkpoint_is_refused(storage: Path) -> None:
     other = Checkpointer(h.store, KEY, "someone-else", h.config, h.stats)
     with pytest.raises(UnreadableCheckpoint, match="belongs to spider 'unit', not 'someone-else'"):
         await other.read()
+
+
+@deferred_f_from_coro_f
+async def test_urgent_checkpoints_write_deltas_and_the_next_periodic_one_folds(
+    storage: Path,
+) -> None:
+    h = Harness(storage, ACTOR_EVENTS_MAX_DELTAS=1)
+    h.add(10)
+    assert (await h.checkpoint("timer")).kind == "base"
+    kinds = []
+    for trigger in ("migrating", "aborting", "close", "migrating+timer"):
+        h.add(50)  # deltas that outweigh the base, and more of them than ACTOR_EVENTS_MAX_DELTAS
+        result = await h.checkpoint(trigger)
+        kinds.append(result.kind)
+        assert await h.restored_urls() == list(h.open)
+    assert kinds == ["delta"] * 4
+    assert len(h.checkpointer.manifest.segments) == 5
+    h.add(1)
+    assert (await h.checkpoint("timer")).kind == "base"
+    assert len(h.checkpointer.manifest.segments) == 1
+    assert await h.restored_urls() == list(h.open)
+    assert h.chunk_files() == h.checkpointer.manifest.chunk_keys
+
+
+@deferred_f_from_coro_f
+async def test_a_failed_fold_is_followed_by_a_delta_against_the_checkpoint_in_the_store(
+    storage: Path,
+) -> None:
+    h = Harness(storage, ACTOR_EVENTS_MAX_DELTAS=1)
+    h.add(20)
+    await h.checkpoint("timer")
+    h.add(5)
+    assert (await h.checkpoint("timer")).kind == "delta"
+    h.finish(3)
+    h.add(4)
+    h.store.fail_chunks = True
+    failed = await h.checkpoint("timer")  # a fold: two segments >= ACTOR_EVENTS_MAX_DELTAS
+    assert not failed.saved
+    assert failed.kind == ""
+    h.store.fail_chunks = False
+    h.finish(2)
+    h.add(1)
+    urgent = await h.checkpoint("migrating")
+    assert urgent.saved
+    assert urgent.kind == "delta"  # carries the failed fold's changes, not a whole new base
+    assert await h.restored_urls() == list(h.open)
+    restored = await h.checkpointer.read()
+    assert sorted(restored.fingerprints) == sorted(
+        f"https://example.com/{n}".encode() for n in range(1, h.counter + 1)
+    )
+
+
+@deferred_f_from_coro_f
+async def test_a_delta_names_only_requests_the_store_holds_and_encodes_nothing(
+    storage: Path,
+) -> None:
+    h = Harness(storage)
+    h.add(10)
+    await h.checkpoint()
+    h.add(5)
+    encoded = dict(h.frontier._encoded)
+    assert len(encoded) == 15  # encoded when enqueued, not by the checkpoint
+    for url in list(h.open)[10:13]:  # three come and go between two checkpoints...
+        h.frontier.on_finished(h.open.pop(url))
+    h.finish(1)  # ...and one the store holds finishes
+    capture, _ = await h.checkpointer.source.capture(False)
+    assert capture.kind == "delta"
+    assert capture.removed == [1]
+    assert capture.seqs == [14, 15]
+    assert capture.records == [encoded[14], encoded[15]]
+
+
+@deferred_f_from_coro_f
+async def test_restore_enqueues_the_first_batch_at_once_and_the_rest_in_later_turns(
+    storage: Path,
+) -> None:
+    from scrapy_actor_events._async import sleep
+    from scrapy_actor_events.resume import Restorer
+
+    h = Harness(storage)
+    h.add(250)
+    await h.checkpoint()
+    restored = await h.checkpointer.read()
+    spider = UnitSpider()
+    stats = MemoryStatsCollector(get_crawler())
+    frontier = Frontier(RequestCodec(spider), stats, in_progress=set, seen=set())
+    queued: list[str] = []
+
+    def enqueue(request: Request) -> bool:
+        queued.append(request.url)
+        return True
+
+    restorer = Restorer(stats, CrawlState(stats), frontier, enqueue, batch=100)
+    restorer.restore(spider, restored)
+    assert len(queued) == 100  # the crawl starts with work before the reactor turns
+    assert restorer.pending
+    # A slice whose time is up still makes progress (one request), so restoring always ends.
+    assert frontier.restore_batch(enqueue, 100, deadline=0.0) == 1
+    for _ in range(100):
+        if not restorer.pending:
+            break
+        await sleep(0)
+    assert not restorer.pending
+    assert queued == list(h.open)
+    assert frontier.open_count == 250
+    assert stats.get_value("actor_events/restore/requests") == 250

@@ -5,10 +5,12 @@ import pickle
 
 import pytest
 
+from scrapy_actor_events.codec import pack_data
 from scrapy_actor_events.config import MAX_CHUNK_BYTES
 from scrapy_actor_events.snapshot import (
     BASE,
     DELTA,
+    PACK_SLICE,
     Manifest,
     SegmentRef,
     UnreadableCheckpoint,
@@ -16,8 +18,10 @@ from scrapy_actor_events.snapshot import (
     chunk_refs,
     decode_segment,
     encode_segment,
+    packed_parts,
     parse_chunk_key,
     split_chunks,
+    zstd,
 )
 
 KEY = "SCRAPY_STATE_test"
@@ -50,6 +54,27 @@ def test_segment_round_trip_across_many_chunks() -> None:
     assert len(chunks) > 3
     assert all(len(c) <= 2048 for c in chunks)
     assert decode_segment(KEY, segment, chunks)["records"] == payload["records"]
+
+
+@pytest.mark.parametrize("n", [0, 1, PACK_SLICE, PACK_SLICE + 1, 3 * PACK_SLICE + 7])
+def test_sliced_packing_is_byte_for_byte_one_msgpack_call(n: int) -> None:
+    payload = {
+        "kind": BASE,
+        "generation": 9,
+        "seqs": list(range(n)),
+        "records": [i.to_bytes(3, "big") * (i % 7) for i in range(n)],
+        "fingerprints": [i.to_bytes(20, "big") for i in range(2 * n)],
+        "removed": [],
+        "next_seq": n,
+        "crawl": b"state",
+    }
+    parts = list(packed_parts(payload))
+    assert b"".join(parts) == pack_data(payload)
+    if n > PACK_SLICE:
+        assert len(parts) > len(payload) * 2 + 2  # the long lists went in slices
+    data, raw_size = encode_segment(payload, level=3)
+    assert zstd.decompress(data) == pack_data(payload)
+    assert raw_size == len(pack_data(payload))
 
 
 def test_chunks_never_exceed_the_limit() -> None:

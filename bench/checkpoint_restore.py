@@ -1,0 +1,134 @@
+"""Restoring a checkpoint the benchmark wrote, in a process of its own, as after a migration.
+
+``python -m bench.checkpoint_restore DIR all|first`` restores the checkpoint in the local store at
+DIR into a fresh Scrapy scheduler and prints JSON: seconds to the first request, to all of them
+(``all``), and the longest reactor stall after the first request.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from .codec_bench import BenchSpider
+from .common import ROOT
+
+KEY = "SCRAPY_STATE_bench"
+
+
+def restore_child(storage: str, restore_all: bool) -> dict[str, Any]:
+    async def restore() -> dict[str, Any]:
+        from scrapy.settings import Settings
+
+        from scrapy_actor_events.config import Config
+        from scrapy_actor_events.environment import ActorEnvironment
+        from scrapy_actor_events.store.local import LocalKeyValueStore
+
+        config = Config.from_settings(Settings({}), ActorEnvironment())
+        first, every, stall = await _restore(LocalKeyValueStore(storage), config, restore_all)
+        return {"first": first, "all": every, "stall": stall}
+
+    return on_reactor(restore())
+
+
+def on_reactor(coro: Any) -> dict[str, Any]:
+    from scrapy.utils.reactor import install_reactor
+
+    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+    from scrapy.utils.defer import deferred_from_coro
+    from twisted.internet import reactor
+
+    out: dict[str, Any] = {}
+
+    def done(result: Any) -> None:
+        out["result"] = result
+        reactor.stop()  # type: ignore[attr-defined]
+
+    deferred_from_coro(coro).addBoth(done)
+    reactor.run()  # type: ignore[attr-defined]
+    result = out["result"]
+    if not isinstance(result, dict):
+        result.raiseException()
+    return result
+
+
+def restore_elsewhere(storage: str, restore_all: bool) -> tuple[float, float, float]:
+    """:func:`_restore` in a new process (blocking: nothing is measured here meanwhile)."""
+    cmd = [sys.executable, "-m", "bench.checkpoint_restore", storage]
+    cmd.append("all" if restore_all else "first")
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"restore from {storage} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["first"], result["all"], result["stall"]
+
+
+async def _restore(store: Any, config: Any, restore_all: bool) -> tuple[float, float, float]:
+    """Seconds to the first request in the scheduler, to all of them, and the longest reactor
+    stall after the first request (while the rest go back in slices)."""
+    from scrapy.core.scheduler import Scheduler
+    from scrapy.utils.test import get_crawler
+
+    from scrapy_actor_events import _scrapy_internals as internals
+    from scrapy_actor_events._async import sleep
+    from scrapy_actor_events.checkpointer import Checkpointer
+    from scrapy_actor_events.codec import RequestCodec
+    from scrapy_actor_events.crawl_state import CrawlState
+    from scrapy_actor_events.frontier import Frontier
+    from scrapy_actor_events.resume import Restorer, read_checkpoint
+
+    from .store_bench import StallMonitor
+
+    spider = BenchSpider()
+    # No engine here, hence no DownloaderAwarePriorityQueue (it asks the downloader for slots).
+    crawler = get_crawler(
+        BenchSpider, {"SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.ScrapyPriorityQueue"}
+    )
+    assert crawler.stats is not None
+    scheduler = Scheduler.from_crawler(crawler)
+    scheduler.open(spider)
+    seen = internals.seen_fingerprints(scheduler)
+    frontier = Frontier(
+        RequestCodec(spider),
+        crawler.stats,
+        in_progress=set,
+        seen=seen,
+        fingerprint=internals.fingerprint_function(scheduler),
+    )
+    restorer = Restorer(
+        crawler.stats,
+        CrawlState(crawler.stats),
+        frontier,
+        scheduler.enqueue_request,
+        config.restore_batch,
+    )
+    checkpointer = Checkpointer(store, KEY, "bench", config, crawler.stats)
+    monitor = StallMonitor()
+    await sleep(0.1)
+    monitor.worst, monitor.last = 0.0, time.perf_counter()
+    started = time.perf_counter()
+    restored = await read_checkpoint(checkpointer, config)
+    assert restored is not None
+    restorer.restore(spider, restored)
+    first = time.perf_counter() - started
+    assert len(scheduler) > 0
+    # Until here spider_opened holds the crawl anyway; the stalls that matter come after.
+    monitor.worst, monitor.last = 0.0, time.perf_counter()
+    every = 0.0
+    if restore_all:
+        while restorer.pending:
+            await sleep(0.001)
+        every = time.perf_counter() - started
+        assert len(scheduler) == len(restored.seqs), (len(scheduler), len(restored.seqs))
+    stall = monitor.worst * 1000
+    monitor.stop()
+    restorer.cancel()
+    return first, every, stall
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    print(json.dumps(restore_child(sys.argv[1], sys.argv[2] == "all")))
