@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import sys
 
-from . import checkpoint_bench, codec_bench, store_bench
+from . import checkpoint_bench, codec_bench, peer_sections, store_bench
 from .common import REPORT, git_revision, machine, versions
 
 HEADER = (
@@ -41,6 +41,7 @@ SECTIONS = {
         ),
     ),
 }
+SECTIONS.update(peer_sections.SECTIONS)
 
 
 def write_section(name: str, title: str, body: str, command: str) -> None:
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         help="pending requests per frontier (checkpoint), comma-separated",
     )
     parser.add_argument("--checkpoint-rounds", type=int, default=5)
+    peer_sections.add_arguments(parser)
     args = parser.parse_args(argv)
     chosen = args.sections or list(SECTIONS)
     unknown = [name for name in chosen if name not in SECTIONS]

@@ -1,0 +1,98 @@
+"""The peer sections of docs/BENCHMARKS.md and their options, registered by bench/run.py.
+
+python -m bench.run peers kill frontier          # about 15 minutes on 2 cores
+python -m bench.run peers kill frontier --quick  # about 5 minutes, without the Apify SDK
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import frontier_bench, peer_bench
+
+if TYPE_CHECKING:
+    import argparse
+
+QUICK = {
+    "peer_rounds": 2,
+    "peer_pages": 2_000,
+    "kill_pages": 2_000,
+    "kill_at": 1_000,
+    "frontier": [50_000],
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("peers, kill, frontier")
+    group.add_argument(
+        "--peers",
+        type=lambda text: tuple(text.split(",")),
+        default=None,
+        help=f"contenders, comma-separated (default: all of {','.join(peer_bench.CONTENDERS)};"
+        " --quick leaves out apify, the slowest)",
+    )
+    group.add_argument("--peer-rounds", type=int, default=3, help="rounds of the speed run")
+    group.add_argument("--peer-pages", type=int, default=2_500, help="site size, speed run")
+    group.add_argument("--peer-cap", type=float, default=30.0, help="seconds per crawl at most")
+    group.add_argument("--kill-rounds", type=int, default=1)
+    group.add_argument("--kill-pages", type=int, default=3_000, help="site size, kill run")
+    group.add_argument("--kill-at", type=int, default=1_500, help="pages fetched before SIGKILL")
+    group.add_argument(
+        "--frontier",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[200_000],
+        help="frontier sizes, comma-separated (1000000 takes about 10 minutes a contender)",
+    )
+    group.add_argument("--frontier-rounds", type=int, default=1)
+    group.add_argument("--frontier-hold", type=float, default=6.0)
+    group.add_argument(
+        "--quick", action="store_true", help="smaller sites, fewer rounds, no apify: ~5 min"
+    )
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options = dict(vars(args))
+    if args.quick:
+        options.update(QUICK)
+    return options
+
+
+def _contenders(args: argparse.Namespace, available: tuple[str, ...]) -> tuple[str, ...]:
+    if args.peers:
+        unknown = set(args.peers) - set(available)
+        if unknown:
+            raise SystemExit(f"unknown contender(s) {', '.join(sorted(unknown))}")
+        chosen = tuple(name for name in available if name in args.peers)
+    else:
+        chosen = tuple(n for n in available if not (args.quick and n == "apify"))
+    return chosen if "plain" in chosen else ("plain", *chosen)
+
+
+def peers(args: argparse.Namespace) -> str:
+    o = _options(args)
+    contenders = _contenders(args, peer_bench.CONTENDERS)
+    data = peer_bench.run_throughput(
+        o["peer_rounds"], o["peer_pages"], 8, o["peer_cap"], contenders
+    )
+    return peer_bench.report_throughput(data, o["peer_rounds"])
+
+
+def kill(args: argparse.Namespace) -> str:
+    o = _options(args)
+    contenders = _contenders(args, peer_bench.CONTENDERS)
+    data = peer_bench.run_kill(o["kill_rounds"], o["kill_pages"], 8, o["kill_at"], contenders)
+    return peer_bench.report_kill(data, o["kill_rounds"])
+
+
+def frontier(args: argparse.Namespace) -> str:
+    o = _options(args)
+    contenders = _contenders(args, frontier_bench.CONTENDERS)
+    data = frontier_bench.run(o["frontier"], o["frontier_rounds"], o["frontier_hold"], contenders)
+    return frontier_bench.report(data, o["frontier_rounds"])
+
+
+SECTIONS = {
+    "peers": ("Crawl speed and memory: this extension and its peers", peers),
+    "kill": ("What one SIGKILL costs: this extension and its peers", kill),
+    "frontier": ("A large frontier: memory, and what is kept to resume", frontier),
+}
