@@ -104,6 +104,8 @@ class Frontier:
         self._backlog_at = 0
         self._need_base = True
         self._unrestorable = 0
+        # Open requests with no record (unencodable): not in any checkpoint, so not counted.
+        self._unencoded_open = 0
         self._causes_logged: set[str] = set()
 
     # -- the journal --------------------------------------------------------------------------
@@ -122,12 +124,17 @@ class Frontier:
         if record is not None:
             self._encoded[seq] = record
             self._added.append(seq)
+        else:
+            self._unencoded_open += 1
         if self._fingerprint is not None and not request.dont_filter:
             self._new_fps.append(self._fingerprint(request))
 
     def on_finished(self, request: Request) -> None:
         seq = self._seq_of.pop(request, None)
-        if seq is None or self._encoded.pop(seq, None) is None:
+        if seq is None:
+            return
+        if self._encoded.pop(seq, None) is None:
+            self._unencoded_open -= 1
             return
         if seq <= self._captured_upto:
             self._removed.append(seq)
@@ -159,7 +166,8 @@ class Frontier:
         encoded = self._encoded
         added = [seq for seq in self._added if seq in encoded]  # some finished since
         journal = (added, self._removed, self._new_fps)
-        in_flight = sum(1 for r in self._in_progress() if r in self._seq_of)
+        seq_of = self._seq_of
+        in_flight = sum(1 for r in self._in_progress() if seq_of.get(r, 0) in encoded)
         required = self._need_base
         base = full or required
         if base:
@@ -178,7 +186,11 @@ class Frontier:
             removed=removed,
             fingerprints=fingerprints,
             next_seq=self._seq,
-            pending=len(self._seq_of) - in_flight + self.backlog + self._unrestorable,
+            pending=len(seq_of)
+            - self._unencoded_open
+            - in_flight
+            + self.backlog
+            + self._unrestorable,
             in_flight=in_flight,
             seen=len(self._seen) if self._seen is not None else 0,
             journal=journal,

@@ -138,6 +138,9 @@ async def test_unserializable_requests_are_counted_and_logged_once_per_cause(
     )
     assert codec_urls == sorted(f"{site.url}/p/{n}" for n in range(10))
     assert result.saved
+    # What the checkpoint says it holds counts only the requests it holds.
+    assert result.pending + result.in_flight == len(restored.records) == 10
+    assert restored.manifest.summary["pending"] + restored.manifest.summary["in_flight"] == 10
 
 
 @deferred_f_from_coro_f

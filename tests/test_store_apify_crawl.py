@@ -69,7 +69,9 @@ async def test_the_crawl_goes_on_through_store_faults(
             crawl_kwargs={"url": f"{site.url}/"},
             CONCURRENT_REQUESTS=4,
             ACTOR_EVENTS_PERSIST_INTERVAL=0.02,
-            ACTOR_EVENTS_CHUNK_BYTES=2048,  # several chunks per checkpoint
+            # Several chunks per checkpoint, so that a good share of checkpoints fail (9% of puts
+            # fail twice), not one in chance.
+            ACTOR_EVENTS_CHUNK_BYTES=1024,
             ACTOR_EVENTS_API_MIN_RETRY_DELAY=0.01,
             **settings,
         )
