@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from scrapy import Spider
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_actor_events.demo_site import DemoSite
 from scrapy_actor_events.download_log import read_download_log
 
 from .support.crawling import crawl
+from .support.spiders import PagesSpider
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-
-class PagesSpider(Spider):
-    name = "pages"
-
-    def __init__(self, url: str = "", **kwargs):
-        super().__init__(**kwargs)
-        self.start_urls = [url]
-
-    def parse(self, response):
-        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
 
 
 @deferred_f_from_coro_f

@@ -7,7 +7,6 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from scrapy import Spider
 from scrapy.core.scheduler import BaseScheduler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_f_from_coro_f
@@ -20,24 +19,12 @@ from scrapy_actor_events.resume import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
 from .support.crawling import crawl, crawl_doc, read_checkpoint, scrapy_crawl, subprocess_env
+from .support.spiders import PagesSpider
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 KEY = "SCRAPY_STATE_pages"
-
-
-class PagesSpider(Spider):
-    name = "pages"
-
-    def __init__(self, url: str = "", **kwargs):
-        super().__init__(**kwargs)
-        self.start_urls = [url]
-
-    def parse(self, response):
-        self.state["pages"] = self.state.get("pages", 0) + 1
-        yield {"url": response.url}
-        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
 
 
 async def crawl_site(site: DemoSite, **settings):

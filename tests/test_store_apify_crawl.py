@@ -9,7 +9,6 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
-from scrapy import Spider
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_actor_events.checkpointer import STATS_FAILED
@@ -17,6 +16,7 @@ from scrapy_actor_events.demo_site import DemoSite
 from scrapy_actor_events.resume import CLOSE_STORE_UNAVAILABLE
 
 from .support.crawling import crawl, crawl_doc, scrapy_crawl, subprocess_env
+from .support.spiders import PagesSpider
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,19 +36,6 @@ FAULTS = {
     "a slow store": ({"latency": 0.05}, {}),
     "429 bursts": ({"burst_every": 10, "burst_length": 3}, {}),
 }
-
-
-class PagesSpider(Spider):
-    name = "pages"
-
-    def __init__(self, url: str = "", **kwargs):
-        super().__init__(**kwargs)
-        self.start_urls = [url]
-
-    def parse(self, response):
-        self.state["pages"] = self.state.get("pages", 0) + 1
-        yield {"url": response.url}
-        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))

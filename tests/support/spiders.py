@@ -1,0 +1,20 @@
+"""Spiders shared by the tests that crawl the demo site in-process."""
+
+from __future__ import annotations
+
+from scrapy import Spider
+
+
+class PagesSpider(Spider):
+    """Follows every link from ``url``; one item per page; counts pages in ``spider.state``."""
+
+    name = "pages"
+
+    def __init__(self, url: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.start_urls = [url]
+
+    def parse(self, response):
+        self.state["pages"] = self.state.get("pages", 0) + 1
+        yield {"url": response.url}
+        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
