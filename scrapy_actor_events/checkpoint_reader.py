@@ -36,6 +36,8 @@ class Restored:
     fingerprints: list[bytes]
     next_seq: int
     crawl: bytes
+    #: The size of the manifest record, in bytes.
+    manifest_size: int = 0
 
 
 class ChunkVanished(Exception):
@@ -45,14 +47,15 @@ class ChunkVanished(Exception):
 async def read_checkpoint(
     store: KeyValueStore,
     key: str,
-    spider_name: str,
+    spider_name: str | None,
     store_ref: str | None = None,
     concurrency: int = 8,
 ) -> Restored | None:
     """The newest checkpoint under ``key``, or None; raises :class:`UnreadableCheckpoint`.
 
     ``store_ref`` names the store the reader expects (its name or id): a checkpoint written to
-    another store and copied here is refused, as is one of another spider.
+    another store and copied here is refused, as is one of another spider than ``spider_name``
+    (None: any spider, for tools that look inside checkpoints).
     """
     data = await store.get(key)
     for _ in range(MAX_MANIFEST_RACES):
@@ -61,7 +64,9 @@ async def read_checkpoint(
         manifest = Manifest.from_bytes(key, data)
         _check_owner(manifest, spider_name, store_ref)
         try:
-            return await _read_segments(store, manifest, concurrency)
+            restored = await _read_segments(store, manifest, concurrency)
+            restored.manifest_size = len(data)
+            return restored
         except ChunkVanished as exc:
             newer = await store.get(key)
             if newer == data:
@@ -74,8 +79,8 @@ async def read_checkpoint(
     )
 
 
-def _check_owner(manifest: Manifest, spider_name: str, store_ref: str | None) -> None:
-    if manifest.spider != spider_name:
+def _check_owner(manifest: Manifest, spider_name: str | None, store_ref: str | None) -> None:
+    if spider_name is not None and manifest.spider != spider_name:
         raise UnreadableCheckpoint(
             manifest.key,
             f"it belongs to spider {manifest.spider!r}, not {spider_name!r};"

@@ -116,14 +116,9 @@ async def read_manifest(store: KeyValueStore, key: str) -> tuple[Manifest, int] 
 
 async def read_report(store: KeyValueStore, key: str, config: Config) -> CheckpointReport | None:
     """What the checkpoint under ``key`` holds; raises :class:`.UnreadableCheckpoint`."""
-    found = await read_manifest(store, key)
-    if found is None:
-        return None
-    manifest, manifest_bytes = found
-    restored = await read_checkpoint(
-        store, key, manifest.spider, store.ref, config.upload_concurrency
-    )
-    if restored is None:  # deleted between the two reads
+    # Any spider's checkpoint: the tool looks inside it; the store must still be this one.
+    restored = await read_checkpoint(store, key, None, store.ref, config.upload_concurrency)
+    if restored is None:
         return None
     manifest = restored.manifest
     try:
@@ -154,7 +149,7 @@ async def read_report(store: KeyValueStore, key: str, config: Config) -> Checkpo
         segments=len(manifest.segments),
         chunks=len(manifest.chunk_keys),
         stored_bytes=manifest.stored_size,
-        manifest_bytes=manifest_bytes,
+        manifest_bytes=restored.manifest_size,
         requests=len(restored.records),
         pending=len(restored.records) - in_flight,
         in_flight=in_flight,
