@@ -69,8 +69,8 @@ class Crawl:
         from scrapy.utils.request import fingerprint
         from scrapy.utils.test import get_crawler
 
-        from scrapy_actor_events.codec import RequestCodec
-        from scrapy_actor_events.frontier import Frontier
+        from scrapy_actor_events.checkpoint.codec import RequestCodec
+        from scrapy_actor_events.checkpoint.frontier import Frontier
 
         self.spider = BenchSpider()
         self.stats = MemoryStatsCollector(get_crawler())
@@ -123,12 +123,12 @@ class Crawl:
 
 async def _measure(pending: int, rounds: int) -> dict[str, Any]:
     from scrapy.settings import Settings
+    from scrapy.utils.asyncio import sleep
 
-    from scrapy_actor_events._async import sleep
-    from scrapy_actor_events.capture import CrawlCut
-    from scrapy_actor_events.checkpointer import Checkpointer
+    from scrapy_actor_events.checkpoint.crawl_state import CrawlState
+    from scrapy_actor_events.checkpoint.cut import CrawlCut
+    from scrapy_actor_events.checkpoint.writer import Checkpointer
     from scrapy_actor_events.config import Config
-    from scrapy_actor_events.crawl_state import CrawlState
     from scrapy_actor_events.environment import ActorEnvironment
     from scrapy_actor_events.store.local import LocalKeyValueStore
 
@@ -145,7 +145,7 @@ async def _measure(pending: int, rounds: int) -> dict[str, Any]:
         tmp = tempfile.mkdtemp(prefix="checkpoint-bench-")
         try:
             store = LocalKeyValueStore(tmp)
-            checkpointer = Checkpointer(store, KEY, "bench", config, crawl.stats)
+            checkpointer = Checkpointer(store, KEY, "bench", config.checkpoint, crawl.stats)
             checkpointer.source = CrawlCut(
                 crawl.spider, None, crawl.frontier, CrawlState(crawl.stats), 0
             )
@@ -200,10 +200,11 @@ async def _checkpoint(checkpointer: Any, trigger: str) -> Any:
 
 async def _migration_flush(crawl: Crawl, checkpointer: Any) -> Any:
     """From the ``migrating`` message to a complete checkpoint (nothing in flight)."""
-    from scrapy_actor_events._async import sleep
-    from scrapy_actor_events.events import parse_message
-    from scrapy_actor_events.migration import Migration
-    from scrapy_actor_events.reactions import EventReactions
+    from scrapy.utils.asyncio import sleep
+
+    from scrapy_actor_events.events.messages import parse_message
+    from scrapy_actor_events.events.migration import Migration
+    from scrapy_actor_events.events.reactions import EventReactions
 
     class Hold:
         def hold(self, reason: str) -> None:

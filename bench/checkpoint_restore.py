@@ -70,15 +70,15 @@ async def _restore(store: Any, config: Any, restore_all: bool) -> tuple[float, f
     """Seconds to the first request in the scheduler, to all of them, and the longest reactor
     stall after the first request (while the rest go back in slices)."""
     from scrapy.core.scheduler import Scheduler
+    from scrapy.utils.asyncio import sleep
     from scrapy.utils.test import get_crawler
 
     from scrapy_actor_events import _scrapy_internals as internals
-    from scrapy_actor_events._async import sleep
-    from scrapy_actor_events.checkpointer import Checkpointer
-    from scrapy_actor_events.codec import RequestCodec
-    from scrapy_actor_events.crawl_state import CrawlState
-    from scrapy_actor_events.frontier import Frontier
-    from scrapy_actor_events.resume import Restorer, read_checkpoint
+    from scrapy_actor_events.checkpoint.codec import RequestCodec
+    from scrapy_actor_events.checkpoint.crawl_state import CrawlState
+    from scrapy_actor_events.checkpoint.frontier import Frontier
+    from scrapy_actor_events.checkpoint.resume import Restorer, read_checkpoint
+    from scrapy_actor_events.checkpoint.writer import Checkpointer
 
     from .store_bench import StallMonitor
 
@@ -103,14 +103,14 @@ async def _restore(store: Any, config: Any, restore_all: bool) -> tuple[float, f
         CrawlState(crawler.stats),
         frontier,
         scheduler.enqueue_request,
-        config.restore_batch,
+        config.checkpoint.restore_batch,
     )
-    checkpointer = Checkpointer(store, KEY, "bench", config, crawler.stats)
+    checkpointer = Checkpointer(store, KEY, "bench", config.checkpoint, crawler.stats)
     monitor = StallMonitor()
     await sleep(0.1)
     monitor.worst, monitor.last = 0.0, time.perf_counter()
     started = time.perf_counter()
-    restored = await read_checkpoint(checkpointer, config)
+    restored = await read_checkpoint(checkpointer, config.checkpoint)
     assert restored is not None
     restorer.restore(spider, restored)
     first = time.perf_counter() - started

@@ -9,7 +9,7 @@ from scrapy import Spider
 from scrapy.http import FormRequest, JsonRequest, Request
 from scrapy.utils.request import request_from_dict
 
-from scrapy_actor_events.codec import RequestCodec
+from scrapy_actor_events.checkpoint.codec import RequestCodec
 
 from .common import interleaved, median, timed
 

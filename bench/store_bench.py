@@ -72,7 +72,7 @@ class StallMonitor:
 
     async def around(self, work: Awaitable[Any]) -> tuple[float, float, Any]:
         """Seconds ``work`` took, the longest stall meanwhile (ms), and its result."""
-        from scrapy_actor_events._async import sleep
+        from scrapy.utils.asyncio import sleep
 
         await sleep(0.2)  # let the previous work settle
         self.worst, self.last = 0.0, time.perf_counter()
@@ -115,10 +115,11 @@ async def _measure(
 ) -> dict[str, Any]:
     from scrapy.settings import Settings
     from scrapy.statscollectors import MemoryStatsCollector
+    from scrapy.utils.asyncio import sleep
     from scrapy.utils.test import get_crawler
 
-    from scrapy_actor_events._async import gather_bounded, sleep
-    from scrapy_actor_events.checkpointer import Checkpointer
+    from scrapy_actor_events._async import gather_bounded
+    from scrapy_actor_events.checkpoint.writer import Checkpointer
     from scrapy_actor_events.config import Config
     from scrapy_actor_events.environment import ActorEnvironment
     from scrapy_actor_events.store.apify import ApifyKeyValueStore
@@ -151,18 +152,20 @@ async def _measure(
             # The store alone: 50 MB of chunks up and down.
             puts = [partial(store.put, k, c, BINARY) for k, c in zip(keys, chunks, strict=True)]
             row["put_s"], row["put_stall_ms"], _ = await monitor.around(
-                gather_bounded(puts, config.upload_concurrency)
+                gather_bounded(puts, config.checkpoint.upload_concurrency)
             )
             gets = [partial(store.get, k) for k in keys]
             row["get_s"], row["get_stall_ms"], got = await monitor.around(
-                gather_bounded(gets, config.upload_concurrency)
+                gather_bounded(gets, config.checkpoint.upload_concurrency)
             )
             assert got == chunks
             # A whole checkpoint: capture, encode (msgpack + zstd, in a thread), upload, manifest.
-            checkpointer = Checkpointer(store, "SCRAPY_STATE_bench", "bench", config, stats)
+            checkpointer = Checkpointer(
+                store, "SCRAPY_STATE_bench", "bench", config.checkpoint, stats
+            )
             checkpointer.source = source
             row["write_s"], row["write_stall_ms"], result = await monitor.around(
-                checkpointer._take("bench", None)
+                checkpointer._take(frozenset({"bench"}), None)
             )
             assert result.saved, result.error
             row["read_s"], row["read_stall_ms"], restored = await monitor.around(

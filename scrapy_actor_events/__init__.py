@@ -8,7 +8,7 @@ Enable it with one line in ``settings.py``::
 
 from __future__ import annotations
 
-from .checkpointer import CheckpointResult
+from .checkpoint import CheckpointResult
 from .extension import ActorEventsExtension
 from .store import KeyValueStore, LocalKeyValueStore
 

@@ -1,4 +1,5 @@
-"""Small bridges between coroutines, threads and whichever reactor or loop is running."""
+"""Coroutines on Scrapy's reactor: what ``scrapy.utils.asyncio`` and ``scrapy.utils.defer`` do
+not offer (sleeping, threads and timers come from there)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,6 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
 T = TypeVar("T")
-
-
-def get_reactor() -> Any:
-    """The installed Twisted reactor, imported late (importing it early would install one)."""
-    from twisted.internet import reactor
-
-    return reactor
-
-
-def call_later(delay: float, func: Callable[..., Any], *args: Any) -> Any:
-    """``reactor.callLater``: returns an ``IDelayedCall``."""
-    return get_reactor().callLater(delay, func, *args)
 
 
 def start_task(coro: Coroutine[Any, Any, None]) -> None:
@@ -39,36 +28,14 @@ def _ignore_cancelled(failure: Failure) -> Failure | None:
     return None if cancelled else failure
 
 
-async def run_in_thread(func: Callable[..., T], *args: Any) -> T:
-    """Run blocking ``func`` in a worker thread, from Scrapy's reactor or from plain asyncio."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        # A non-asyncio Twisted reactor drives this coroutine through Deferred.fromCoroutine.
-        from twisted.internet.threads import deferToThread
-
-        return await deferToThread(func, *args)
-    return await asyncio.to_thread(func, *args)
-
-
-async def sleep(seconds: float) -> None:
-    """Sleep on asyncio if a loop runs, else on the Twisted reactor."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        from twisted.internet.task import deferLater
-
-        await deferLater(get_reactor(), seconds)
-        return
-    await asyncio.sleep(seconds)
-
-
 async def gather_bounded(calls: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
     """Await ``calls`` with at most ``limit`` of them running at once; their results, in order.
 
     The first failure stops the rest: calls not started are dropped, running ones are cancelled,
     and the failure is raised once every call has stopped, so nothing keeps writing behind the
     caller's back. Cancelling the caller cancels the running calls the same way.
+    (``scrapy.utils.defer.parallel_async`` bounds concurrency too, but neither stops at the first
+    failure nor cancels what runs.)
     """
     results: list[Any] = [None] * len(calls)
     pending = iter(enumerate(calls))

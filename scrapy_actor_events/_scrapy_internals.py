@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from scrapy.core import downloader, engine, scraper
 from scrapy.core.scheduler import Scheduler
 from scrapy.dupefilters import RFPDupeFilter
 from scrapy.http import Headers, Request
@@ -264,18 +265,14 @@ def wake_download_slots(engine: ExecutionEngine) -> None:
 def replace_start(
     engine: ExecutionEngine,
     wrap: Callable[[AsyncIterator[Any]], AsyncIterator[Any]],
-) -> bool:
-    """Wrap the iterator the engine reads ``Spider.start()`` output from.
+) -> None:
+    """Wrap the iterator the engine reads ``Spider.start()`` output from (if any is left).
 
     By ``spider_opened`` the engine already holds the iterator (after spider middlewares) in
     ``engine._start``; a spider middleware could wrap it too, but would need a second setting.
-    Returns False when there is nothing left to read.
     """
-    start = engine._start
-    if start is None:
-        return False
-    engine._start = wrap(start)
-    return True
+    if engine._start is not None:
+        engine._start = wrap(engine._start)
 
 
 def start_exhausted(engine: ExecutionEngine) -> bool:
@@ -289,11 +286,50 @@ def exit_with_code_after_shutdown(code: int) -> None:
     ``scrapy crawl`` exits 0 whatever the close reason, and offers extensions no way to change
     that; the platform reads the exit code to decide a run's fate.
     """
-    from ._async import get_reactor
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed  # typed as the interface of one method group only
 
     def _exit() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
 
-    get_reactor().addSystemEventTrigger("after", "shutdown", _exit)
+    reactor.addSystemEventTrigger("after", "shutdown", _exit)
+
+
+# -- checked at start -------------------------------------------------------------------------
+
+
+def _assigns(function: Any, name: str) -> bool:
+    """Whether ``function`` (an ``__init__``) names the attribute ``name``: a static check of an
+    instance attribute, before any instance exists."""
+    return name in getattr(getattr(function, "__code__", None), "co_names", ())
+
+
+#: What each function above relies on, checked against the installed Scrapy at start.
+REQUIREMENTS: dict[str, Callable[[], bool]] = {
+    "Request.__slots__": lambda: (
+        set().union(*(getattr(c, "__slots__", ()) for c in Request.__mro__)) >= REQUEST_SLOTS
+    ),
+    "ExecutionEngine._slot": lambda: _assigns(engine.ExecutionEngine.__init__, "_slot"),
+    "ExecutionEngine._start": lambda: any(
+        _assigns(getattr(engine.ExecutionEngine, name, None), "_start")
+        for name in ("__init__", "_start_request_processing", "open_spider_async")
+    ),
+    "_Slot.inprogress": lambda: _assigns(engine._Slot.__init__, "inprogress"),
+    "_Slot.nextcall": lambda: _assigns(engine._Slot.__init__, "nextcall"),
+    "_Slot.remove_request": lambda: callable(getattr(engine._Slot, "remove_request", None)),
+    "Scraper._scrape_next": lambda: callable(getattr(scraper.Scraper, "_scrape_next", None)),
+    "scraper.Slot.active": lambda: _assigns(scraper.Slot.__init__, "active"),
+    "Downloader._delay": lambda: _assigns(downloader.Downloader.__init__, "_delay"),
+    "Downloader._process_queue": lambda: callable(
+        getattr(downloader.Downloader, "_process_queue", None)
+    ),
+    "RFPDupeFilter._fingerprints": lambda: _assigns(RFPDupeFilter.__init__, "_fingerprints"),
+}
+
+
+def missing_internals() -> list[str]:
+    """The Scrapy internals this package relies on that the installed Scrapy lacks."""
+    return [name for name, present in REQUIREMENTS.items() if not present()]

@@ -14,9 +14,9 @@ Every line also carries ``pid`` and ``time``. Scrapy's own requests without a ca
 (robots.txt, media) are left out. Lines are written one at a time, unbuffered, so a SIGKILL loses
 at most the line being written; readers skip a torn last line.
 
-``scrapy-actor-events rehearse`` reads it to count pages fetched in each run, fetched twice, and
-*lost*: accepted by some run but finished by none. Accepted and finished lines need Scrapy's own
-scheduler (the one whose frontier the extension checkpoints).
+``scrapy-actor-events rehearse`` reads it (``tools/download_log_reader.py``) to count pages fetched
+in each run, fetched twice, and *lost*: accepted by some run but finished by none. Accepted and
+finished lines need Scrapy's own scheduler (the one whose frontier the extension checkpoints).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -97,49 +96,3 @@ class DownloadLog:
                 self._write({"event": FINISHED, "url": request.url})
 
         return enqueued, finished
-
-
-# -- reading ----------------------------------------------------------------------------------
-
-
-@dataclass
-class RunLog:
-    """What one process of the crawl wrote."""
-
-    pid: int
-    fetched: list[str] = field(default_factory=list)
-    fetched_at: list[float] = field(default_factory=list)
-    accepted: set[str] = field(default_factory=set)
-    finished: set[str] = field(default_factory=set)
-    close_reason: str | None = None
-
-
-def read_download_log(path: str | os.PathLike[str]) -> list[RunLog]:
-    """The runs in the log, in the order they opened; torn or foreign lines are skipped."""
-    runs: list[RunLog] = []
-    by_pid: dict[int, RunLog] = {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-            event, pid = entry["event"], int(entry["pid"])
-        except (ValueError, KeyError, TypeError):
-            continue
-        run = by_pid.get(pid)
-        if event == OPENED or run is None:
-            run = by_pid[pid] = RunLog(pid)
-            runs.append(run)
-        url = entry.get("url")
-        if event == FETCHED and isinstance(url, str):
-            run.fetched.append(url)
-            run.fetched_at.append(float(entry.get("time") or 0.0))
-        elif event == ACCEPTED and isinstance(url, str):
-            run.accepted.add(url)
-        elif event == FINISHED and isinstance(url, str):
-            run.finished.add(url)
-        elif event == CLOSED:
-            run.close_reason = str(entry.get("reason"))
-    return runs

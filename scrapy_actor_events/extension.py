@@ -1,32 +1,38 @@
-"""The Scrapy extension: wires the frontier, the checkpointer, the store and the events socket."""
+"""The Scrapy extension: wires the frontier, the checkpoint writer, the store and the events socket.
+
+It holds no protocol, codec or storage logic of its own; each part lives in its folder
+(``checkpoint/``, ``events/``, ``store/``) and this module connects them to Scrapy's signals.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
 from scrapy.http.request import NO_CALLBACK
-from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import _scrapy_internals as internals
-from ._async import sleep
-from .capture import CrawlCut
-from .checkpointer import Checkpointer, CheckpointResult
-from .codec import RequestCodec
+from .checkpoint.codec import RequestCodec
+from .checkpoint.crawl_state import CrawlState
+from .checkpoint.cut import CrawlCut
+from .checkpoint.frontier import Frontier
+from .checkpoint.options import Trigger
+from .checkpoint.resume import CannotStart, Restorer, read_checkpoint
+from .checkpoint.timer import PersistTimer
+from .checkpoint.writer import Checkpointer, CheckpointResult
 from .config import Config
-from .crawl_state import CrawlState
 from .download_log import DownloadLog
-from .engine_hold import EngineHold
-from .events_client import EventsConnection, SocketOptions
-from .frontier import Frontier
-from .migration import EXIT_STOPPED_DURING_MIGRATION, Migration
-from .reactions import EventReactions
-from .resume import CannotStart, Restorer, read_checkpoint
+from .events.connection import EventsConnection
+from .events.engine_hold import EngineHold
+from .events.migration import Migration
+from .events.reactions import EventReactions
+from .events.throttle import OverloadThrottle
+from .exit_codes import CLOSE_REASONS, ExitCode
 from .store import build_store
-from .throttle import OverloadThrottle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,9 +45,6 @@ if TYPE_CHECKING:
     from .store.base import KeyValueStore
 
 logger = logging.getLogger(__name__)
-
-#: Exit code of ``scrapy crawl`` when the crawl could not start from its checkpoint.
-EXIT_CHECKPOINT_ERROR = 3
 
 
 class ActorEventsExtension:
@@ -65,7 +68,7 @@ class ActorEventsExtension:
         self.reactions: EventReactions | None = None
         self.events: EventsConnection | None = None
         self.throttle: OverloadThrottle | None = None
-        self._timer: Any = None
+        self.timer = PersistTimer(config.checkpoint.persist_interval, self.request_checkpoint)
         self.download_log: DownloadLog | None = None
         if config.download_log:
             self.download_log = DownloadLog(config.download_log)
@@ -88,13 +91,22 @@ class ActorEventsExtension:
                 "scrapy-actor-events needs Twisted's reactor (its timers and the events socket run"
                 " on it), and TWISTED_REACTOR_ENABLED is False: nothing will be checkpointed."
             )
+        missing = internals.missing_internals()
+        if missing:
+            import scrapy
+
+            raise NotConfigured(
+                f"scrapy-actor-events cannot follow this crawl: Scrapy {scrapy.__version__} lacks"
+                f" {', '.join(missing)}, which it relies on (see _scrapy_internals.py). Nothing"
+                " will be checkpointed; install a Scrapy version it supports."
+            )
         # Built now, so that a store that cannot work (no token, the wrong reactor) stops the
         # crawl at start rather than leaving it to run without checkpoints.
-        return cls(crawler, config, build_store(config, crawler))
+        return cls(crawler, config, build_store(config.store, crawler))
 
     # -- public: what event handling calls ----------------------------------------------------
 
-    def request_checkpoint(self, trigger: str = "manual") -> Deferred[CheckpointResult]:
+    def request_checkpoint(self, trigger: Trigger = Trigger.MANUAL) -> Deferred[CheckpointResult]:
         """Take a checkpoint as soon as possible; concurrent calls share one write.
 
         The returned Deferred fires with a :class:`CheckpointResult` once a checkpoint that
@@ -117,43 +129,32 @@ class ActorEventsExtension:
         if self.download_log is not None:
             self.download_log.open(spider)
         if self.store is None:
-            self.store = build_store(self.config, self.crawler)
+            self.store = build_store(self.config.store, self.crawler)
         logger.info(
             "Checkpoints of %r go to %s under key %s", spider.name, self.store.describe(), key
         )
+        options = self.config.checkpoint
         self.checkpointer = Checkpointer(
-            self.store, key, spider.name, self.config, stats, store_ref=self.store.ref
+            self.store, key, spider.name, options, stats, store_ref=self.store.ref
         )
         jobdir = self.crawler.settings.get("JOBDIR")
         owns_frontier = internals.is_memory_scheduler(engine.scheduler) and not jobdir
         self.crawl_state = CrawlState(stats, with_spider_state=not jobdir)
-        if jobdir:
-            logger.warning(
-                "JOBDIR is set: Scrapy's JOBDIR keeps the request queue, the seen requests and"
-                " spider.state, and loses pending requests on a kill (it writes them on a clean"
-                " close only). Checkpoints hold the stats only. Unset JOBDIR to checkpoint the"
-                " whole frontier with scrapy-actor-events."
-            )
-        elif not owns_frontier:
-            logger.info(
-                "The scheduler %s is not Scrapy's: it keeps the request queue and the seen"
-                " requests itself. Checkpoints hold the stats and spider.state only.",
-                type(engine.scheduler).__name__,
-            )
+        _explain_what_is_kept(engine, jobdir, owns_frontier)
         enqueue = self._follow_frontier(spider, engine) if owns_frontier else None
         self.checkpointer.source = CrawlCut(
-            spider, engine, self.frontier, self.crawl_state, self.config.cut_timeout
+            spider, engine, self.frontier, self.crawl_state, options.cut_timeout
         )
         self.restorer = Restorer(
-            stats, self.crawl_state, self.frontier, enqueue, self.config.restore_batch
+            stats, self.crawl_state, self.frontier, enqueue, options.restore_batch
         )
         try:
-            restored = await read_checkpoint(self.checkpointer, self.config)
+            restored = await read_checkpoint(self.checkpointer, options)
         except CannotStart as exc:
             self.checkpointer.writes_enabled = False
             logger.error(exc.message, *exc.args_for_log)
             if self.config.set_exit_code:
-                internals.exit_with_code_after_shutdown(EXIT_CHECKPOINT_ERROR)
+                internals.exit_with_code_after_shutdown(CLOSE_REASONS[exc.reason])
             raise CloseSpider(exc.reason) from None
         if restored is not None:
             self.restorer.restore(spider, restored)
@@ -161,14 +162,16 @@ class ActorEventsExtension:
             self.crawl_state.ensure_spider_state(spider)
         if owns_frontier:
             internals.replace_start(engine, self.crawl_state.track_start)
-        await self._collect_garbage()
-        self._start_timer()
+        await self.checkpointer.collect_garbage()
+        self.timer.start()
         self._listen_to_events(engine)
         # CoreStats sets start_time in its own spider_opened; let it run, then keep the first run's.
         await sleep(0)
         self.crawl_state.after_core_stats_opened()
 
-    def _follow_frontier(self, spider: Spider, engine: ExecutionEngine) -> Any:
+    def _follow_frontier(
+        self, spider: Spider, engine: ExecutionEngine
+    ) -> Callable[[Request], bool]:
         """Start following the frontier; returns the scheduler's enqueue for restored requests."""
         assert self.crawler.stats is not None
         scheduler = engine.scheduler
@@ -198,32 +201,23 @@ class ActorEventsExtension:
             hold,
             self.request_checkpoint,
             in_flight=lambda: self._in_flight(engine),
-            stop_timer=self._stop_timer,
-            start_timer=self._start_timer,
-            default_time_remaining=self.config.migration_default_seconds,
-            resume_after=self.config.migration_resume_after,
+            stop_timer=self.timer.stop,
+            start_timer=self.timer.start,
+            default_time_remaining=self.config.migration.default_time_remaining,
+            resume_after=self.config.migration.resume_after,
         )
-        if self.config.throttle_enabled:
+        if self.config.throttle.enabled:
             self.throttle = OverloadThrottle(self.crawler, hold, self.config.throttle)
         self.reactions = EventReactions(
             self.crawler, self.request_checkpoint, self.migration, self.throttle
         )
-        url = self.config.websocket_url
-        if not url:
+        if not self.config.socket.url:
             logger.debug(
                 "No ACTOR_EVENTS_WEBSOCKET_URL: no platform events; checkpoints every %s s.",
-                self.config.persist_interval,
+                self.config.checkpoint.persist_interval,
             )
             return
-        options = SocketOptions(
-            url=url,
-            ca_file=self.config.ca_file,
-            ping_interval=self.config.ping_interval,
-            ping_timeout=self.config.ping_timeout,
-            initial_delay=self.config.reconnect_initial_delay,
-            max_delay=self.config.reconnect_max_delay,
-        )
-        self.events = EventsConnection.listen(options, self.reactions)
+        self.events = EventsConnection.listen(self.config.socket, self.reactions)
 
     def _in_flight(self, engine: ExecutionEngine) -> int:
         frontier = self.frontier
@@ -231,30 +225,7 @@ class ActorEventsExtension:
             return sum(1 for r in internals.in_progress(engine) if frontier.tracked(r))
         return sum(1 for r in internals.in_progress(engine) if r.callback is not NO_CALLBACK)
 
-    async def _collect_garbage(self) -> None:
-        assert self.checkpointer is not None
-        try:
-            removed = await self.checkpointer.collect_garbage()
-        except Exception as exc:
-            logger.warning("Could not clean up old chunks of %s: %s", self.checkpointer.key, exc)
-            return
-        if removed:
-            logger.debug("Removed %d chunk records no checkpoint points at", removed)
-
     # -- running ------------------------------------------------------------------------------
-
-    def _start_timer(self) -> None:
-        if self.config.persist_interval > 0 and (self._timer is None or not self._timer.running):
-            self._timer = create_looping_call(self._on_timer)
-            self._timer.start(self.config.persist_interval, now=False)
-
-    def _on_timer(self) -> None:
-        # The looping call must not get the Deferred: it would stop (Scrapy's asyncio variant).
-        self.request_checkpoint("timer")
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None and self._timer.running:
-            self._timer.stop()
 
     def spider_idle(self, spider: Spider) -> None:
         if self.restorer is not None and self.restorer.pending:
@@ -263,7 +234,7 @@ class ActorEventsExtension:
     # -- closing ------------------------------------------------------------------------------
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
-        self._stop_timer()
+        self.timer.stop()
         if self.restorer is not None:
             self.restorer.cancel()
         if self.events is not None and self.reactions is not None:
@@ -276,18 +247,35 @@ class ActorEventsExtension:
                 "The spider closed (%s) during a migration: exiting with code %d so that the"
                 " platform restarts the run; the next run resumes from the checkpoint.",
                 reason,
-                EXIT_STOPPED_DURING_MIGRATION,
+                ExitCode.STOPPED_DURING_MIGRATION,
             )
             if self.config.set_exit_code:
-                internals.exit_with_code_after_shutdown(EXIT_STOPPED_DURING_MIGRATION)
+                internals.exit_with_code_after_shutdown(ExitCode.STOPPED_DURING_MIGRATION)
         if self.checkpointer is None or self.crawl_state is None:
             return
         # CoreStats sets elapsed_time_seconds for this process in its own spider_closed.
         await sleep(0)
         self.crawl_state.after_core_stats_closed()
         if self.checkpointer.writes_enabled:
-            await maybe_deferred_to_future(self.checkpointer.request("close", close_reason=reason))
+            closing = self.checkpointer.request(Trigger.CLOSE, close_reason=reason)
+            await maybe_deferred_to_future(closing)
         if self.store is not None:
             await self.store.close()
         if self.download_log is not None:
             self.download_log.close(reason)
+
+
+def _explain_what_is_kept(engine: ExecutionEngine, jobdir: str | None, owns: bool) -> None:
+    if jobdir:
+        logger.warning(
+            "JOBDIR is set: Scrapy's JOBDIR keeps the request queue, the seen requests and"
+            " spider.state, and loses pending requests on a kill (it writes them on a clean"
+            " close only). Checkpoints hold the stats only. Unset JOBDIR to checkpoint the"
+            " whole frontier with scrapy-actor-events."
+        )
+    elif not owns:
+        logger.info(
+            "The scheduler %s is not Scrapy's: it keeps the request queue and the seen"
+            " requests itself. Checkpoints hold the stats and spider.state only.",
+            type(engine.scheduler).__name__,
+        )

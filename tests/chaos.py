@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.snapshot import Manifest
+from scrapy_actor_events.checkpoint.format import Manifest
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import crawl_doc, read_checkpoint, run_sync, scrapy_crawl, subprocess_env
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from scrapy_actor_events.demo_site import DemoSite
+from scrapy_actor_events.tools.site import DemoSite
 
 from .servers.apify_api import ApifyApiServer
 from .support.backends import ApifyBackend, LocalBackend

@@ -9,9 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from scrapy_actor_events._async import gather_bounded, sleep
+from scrapy_actor_events._async import gather_bounded
 
 
 class Calls:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from scrapy_actor_events.checkpoint_reader import read_checkpoint
-from scrapy_actor_events.snapshot import Manifest, UnreadableCheckpoint
+from scrapy_actor_events.checkpoint.format import Manifest, UnreadableCheckpoint
+from scrapy_actor_events.checkpoint.reader import read_checkpoint
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
 from .test_checkpointer import KEY, Harness

@@ -12,13 +12,14 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 from scrapy.utils.test import get_crawler
 
-from scrapy_actor_events.capture import CrawlCut
-from scrapy_actor_events.checkpointer import STATS_FAILED, Checkpointer
-from scrapy_actor_events.codec import RequestCodec
+from scrapy_actor_events.checkpoint.codec import RequestCodec
+from scrapy_actor_events.checkpoint.crawl_state import CrawlState
+from scrapy_actor_events.checkpoint.cut import CrawlCut
+from scrapy_actor_events.checkpoint.format import UnreadableCheckpoint
+from scrapy_actor_events.checkpoint.frontier import Frontier
+from scrapy_actor_events.checkpoint.writer import Checkpointer
 from scrapy_actor_events.config import Config
-from scrapy_actor_events.crawl_state import CrawlState
-from scrapy_actor_events.frontier import Frontier
-from scrapy_actor_events.snapshot import UnreadableCheckpoint
+from scrapy_actor_events.stats_keys import CHECKPOINT_FAILED as STATS_FAILED
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class Harness:
         self.state = CrawlState(self.stats)
         self.spider.state = {"n": 0}
         self.checkpointer = Checkpointer(
-            self.store, KEY, "unit", self.config, self.stats, store_ref=self.store.ref
+            self.store, KEY, "unit", self.config.checkpoint, self.stats, store_ref=self.store.ref
         )
         self.checkpointer.source = CrawlCut(self.spider, None, self.frontier, self.state, 0)
         self.open: dict[str, Request] = {}
@@ -94,12 +95,20 @@ class Harness:
         for url in list(self.open)[:n]:
             self.frontier.on_finished(self.open.pop(url))
 
-    async def checkpoint(self, trigger: str = "test"):
-        return await maybe_deferred_to_future(self.checkpointer.request(trigger))
+    async def checkpoint(self, *triggers: str):
+        """One checkpoint served for all ``triggers`` (requested at once, they share a write)."""
+        requests = [self.checkpointer.request(t) for t in triggers or ("manual",)]
+        results = [await maybe_deferred_to_future(d) for d in requests]
+        assert all(r is results[0] for r in results)
+        return results[0]
 
     async def restored_urls(self) -> list[str]:
         reader = Checkpointer(
-            LocalKeyValueStore(self.store.storage_dir), KEY, "unit", self.config, self.stats
+            LocalKeyValueStore(self.store.storage_dir),
+            KEY,
+            "unit",
+            self.config.checkpoint,
+            self.stats,
         )
         restored = await reader.read()
         codec = RequestCodec(self.spider)
@@ -203,7 +212,7 @@ async def test_spider_state_and_stats_are_in_the_checkpoint(storage: Path) -> No
     h.stats.set_value("item_scraped_count", 12)
     h.stats.set_value("log_count/INFO", 99)
     await h.checkpoint()
-    restored = await Checkpointer(h.store, KEY, "unit", h.config, h.stats).read()
+    restored = await Checkpointer(h.store, KEY, "unit", h.config.checkpoint, h.stats).read()
     doc = CrawlState.decode(restored.crawl)
     assert doc["state"] == {"n": 0, "pages": 7, "seen": {"a", "b"}}
     assert doc["stats"]["item_scraped_count"] == 12
@@ -214,7 +223,7 @@ async def test_another_spiders_checkpoint_is_refused(storage: Path) -> None:
     h = Harness(storage)
     h.add(1)
     await h.checkpoint()
-    other = Checkpointer(h.store, KEY, "someone-else", h.config, h.stats)
+    other = Checkpointer(h.store, KEY, "someone-else", h.config.checkpoint, h.stats)
     with pytest.raises(UnreadableCheckpoint, match="belongs to spider 'unit', not 'someone-else'"):
         await other.read()
 
@@ -227,9 +236,9 @@ async def test_urgent_checkpoints_write_deltas_and_the_next_periodic_one_folds(
     h.add(10)
     assert (await h.checkpoint("timer")).kind == "base"
     kinds = []
-    for trigger in ("migrating", "aborting", "close", "migrating+timer"):
+    for triggers in (("migrating",), ("aborting",), ("close",), ("migrating", "timer")):
         h.add(50)  # deltas that outweigh the base, and more of them than ACTOR_EVENTS_MAX_DELTAS
-        result = await h.checkpoint(trigger)
+        result = await h.checkpoint(*triggers)
         kinds.append(result.kind)
         assert await h.restored_urls() == list(h.open)
     assert kinds == ["delta"] * 4
@@ -255,7 +264,7 @@ async def test_a_failed_fold_is_followed_by_a_delta_against_the_checkpoint_in_th
     h.store.fail_chunks = True
     failed = await h.checkpoint("timer")  # a fold: two segments >= ACTOR_EVENTS_MAX_DELTAS
     assert not failed.saved
-    assert failed.kind == ""
+    assert failed.kind is None
     h.store.fail_chunks = False
     h.finish(2)
     h.add(1)
@@ -293,8 +302,9 @@ async def test_a_delta_names_only_requests_the_store_holds_and_encodes_nothing(
 async def test_restore_enqueues_the_first_batch_at_once_and_the_rest_in_later_turns(
     storage: Path,
 ) -> None:
-    from scrapy_actor_events._async import sleep
-    from scrapy_actor_events.resume import Restorer
+    from scrapy.utils.asyncio import sleep
+
+    from scrapy_actor_events.checkpoint.resume import Restorer
 
     h = Harness(storage)
     h.add(250)

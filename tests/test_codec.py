@@ -11,13 +11,8 @@ from hypothesis import strategies as st
 from scrapy import Spider
 from scrapy.http import FormRequest, JsonRequest, Request
 
-from scrapy_actor_events.codec import (
-    RequestCodec,
-    UndecodableError,
-    UnencodableError,
-    pack_data,
-    unpack_data,
-)
+from scrapy_actor_events.checkpoint.codec import RequestCodec, UndecodableError
+from scrapy_actor_events.checkpoint.data import UnencodableError, pack_data, unpack_data
 
 
 class CodecSpider(Spider):

@@ -3,13 +3,12 @@ from __future__ import annotations
 import pytest
 from scrapy.settings import Settings
 
-from scrapy_actor_events.config import (
-    DEFAULTS,
+from scrapy_actor_events.checkpoint.format import (
     MAX_STATE_KEY_LENGTH,
-    Config,
     default_state_key,
     validate_state_key,
 )
+from scrapy_actor_events.config import DEFAULTS, Config
 from scrapy_actor_events.environment import ActorEnvironment
 
 
@@ -20,19 +19,22 @@ def config(env: dict[str, str] | None = None, **settings) -> Config:
 def test_defaults_need_no_setting() -> None:
     c = config()
     assert c.enabled
-    assert c.state_key is None
-    assert c.persist_interval == 60.0
-    assert (c.resume, c.on_unreadable, c.store, c.storage_dir, c.store_id) == (
-        "auto",
-        "stop",
+    assert c.checkpoint.state_key is None
+    assert c.checkpoint.persist_interval == 60.0
+    assert (c.checkpoint.resume, c.checkpoint.on_unreadable) == ("auto", "stop")
+    assert (c.store.choice, c.store.storage_dir, c.store.store_id) == (
         "auto",
         "./storage",
         "default",
     )
-    assert c.chunk_bytes == 9_000_000
+    assert c.checkpoint.chunk_bytes == 9_000_000
     assert c.key_for("books") == "SCRAPY_STATE_books"
-    assert (c.store_name, c.upload_concurrency) == (None, 8)
-    assert (c.api_max_retries, c.api_min_retry_delay, c.api_timeout) == (4, 0.5, 60.0)
+    assert (c.store.store_name, c.checkpoint.upload_concurrency) == (None, 8)
+    store = c.store
+    assert (store.api_max_retries, store.api_min_retry_delay, store.api_timeout) == (4, 0.5, 60.0)
+    assert c.socket.url is None
+    assert (c.migration.default_time_remaining, c.migration.resume_after) == (5.0, 120.0)
+    assert c.throttle.enabled
 
 
 def test_every_setting_has_a_default_and_a_row_in_the_readme() -> None:
@@ -40,10 +42,16 @@ def test_every_setting_has_a_default_and_a_row_in_the_readme() -> None:
     import re
     from pathlib import Path
 
-    from scrapy_actor_events.throttle import ThrottleOptions
-
-    fields = {f.name for f in dataclasses.fields(Config)} - {"environment", "throttle"}
-    assert len(fields) + len(dataclasses.fields(ThrottleOptions)) == len(DEFAULTS)
+    # One setting per option of every group, but for what comes from the environment only.
+    from_environment = {"store_id_configured", "token", "api_url", "is_at_home"}
+    groups = {"checkpoint", "store", "socket", "migration", "throttle", "environment"}
+    fields = {f.name for f in dataclasses.fields(Config)} - groups
+    c = config()
+    for group in groups - {"environment"}:
+        fields |= {f"{group}.{f.name}" for f in dataclasses.fields(getattr(c, group))} - {
+            f"store.{name}" for name in from_environment
+        }
+    assert len(fields) == len(DEFAULTS)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"`((?:ACTOR_EVENTS|SPIDER_STATE)_[A-Z_]+)`", table))
@@ -57,14 +65,19 @@ def test_environment_sets_interval_store_and_storage() -> None:
         "APIFY_LOCAL_STORAGE_DIR": "/data",
     }
     c = config(env)
-    assert (c.persist_interval, c.store_id, c.storage_dir) == (2.5, "abc123", "/data")
-    assert config({"CRAWLEE_PERSIST_STATE_INTERVAL_MILLIS": "100"}).persist_interval == 0.1
-    assert config({"CRAWLEE_STORAGE_DIR": "/c"}).storage_dir == "/c"
+    assert (c.checkpoint.persist_interval, c.store.store_id, c.store.storage_dir) == (
+        2.5,
+        "abc123",
+        "/data",
+    )
+    crawlee_interval = config({"CRAWLEE_PERSIST_STATE_INTERVAL_MILLIS": "100"})
+    assert crawlee_interval.checkpoint.persist_interval == 0.1
+    assert config({"CRAWLEE_STORAGE_DIR": "/c"}).store.storage_dir == "/c"
     both = {
         "APIFY_PERSIST_STATE_INTERVAL_MILLIS": "1000",
         "CRAWLEE_PERSIST_STATE_INTERVAL_MILLIS": "5000",
     }
-    assert config(both).persist_interval == 1.0
+    assert config(both).checkpoint.persist_interval == 1.0
 
 
 def test_settings_win_over_the_environment() -> None:
@@ -73,7 +86,7 @@ def test_settings_win_over_the_environment() -> None:
         ACTOR_EVENTS_PERSIST_INTERVAL=7,
         ACTOR_EVENTS_STORE_ID="s",
     )
-    assert (c.persist_interval, c.store_id) == (7.0, "s")
+    assert (c.checkpoint.persist_interval, c.store.store_id) == (7.0, "s")
 
 
 @pytest.mark.parametrize(

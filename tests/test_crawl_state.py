@@ -7,7 +7,8 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 
-from scrapy_actor_events.crawl_state import CrawlState, is_per_process
+from scrapy_actor_events.checkpoint.crawl_state import CrawlState
+from scrapy_actor_events.stats_keys import is_per_process
 
 
 class StateSpider(Spider):

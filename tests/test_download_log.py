@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.download_log import read_download_log
+from scrapy_actor_events.tools.download_log_reader import read_download_log
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import crawl
 from .support.spiders import PagesSpider

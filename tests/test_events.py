@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_actor_events.events import (
+from scrapy_actor_events.events.messages import (
     MAX_MESSAGE_BYTES,
     ActorEvent,
     MalformedEvent,
@@ -38,16 +38,15 @@ def test_platform_messages() -> None:
         ).time_remaining
         == 12.5
     )
-    assert decode(
-        frame({"name": "persistState", "data": {"isMigrating": True}}), False
-    ).is_migrating
+    assert decode(frame({"name": "persistState", "data": {"isMigrating": True}}), False).data == {
+        "isMigrating": True
+    }
 
 
 def test_missing_data_gets_defaults() -> None:
     event = decode(frame({"name": "migrating"}), False)
     assert event == ActorEvent("migrating", {}, None)
     assert event.time_remaining is None
-    assert not event.is_migrating
     assert event.is_cpu_overloaded is None
     assert decode(frame({"name": "persistState", "data": None}), False).data == {}
 

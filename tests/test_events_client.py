@@ -10,17 +10,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 from scrapy import Spider
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_f_from_coro_f, deferred_from_coro, maybe_deferred_to_future
 
-from scrapy_actor_events._async import sleep
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.events_client import EventsConnection
+from scrapy_actor_events.events.connection import EventsConnection
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import make_crawler
-from .support.events import EventsServerProcess
+from .support.events import start_events_server
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from scrapy_actor_events.tools.harness import EventsServerProcess
 
 
 class SlowSpider(Spider):
@@ -73,7 +75,7 @@ def slow_site():
 async def test_dropped_connections_are_retried_with_growing_delays(
     server_kind: str, refusal: str, storage: Path, slow_site: DemoSite
 ) -> None:
-    with EventsServerProcess(server_kind) as server:
+    with start_events_server(server_kind) as server:
         server.send(f"refuse {refusal}")
         server.wait_for("refusing")
         crawler, done = start(slow_site, **events_settings(server.url))
@@ -91,7 +93,7 @@ async def test_dropped_connections_are_retried_with_growing_delays(
 async def test_policy_violation_means_one_connection_and_the_crawl_goes_on(
     server_kind: str, storage: Path, slow_site: DemoSite, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with EventsServerProcess(server_kind) as server:
+    with start_events_server(server_kind) as server:
         server.send("refuse 1008")
         server.wait_for("refusing")
         crawler, done = start(slow_site, **events_settings(server.url))
@@ -109,7 +111,7 @@ async def test_policy_violation_means_one_connection_and_the_crawl_goes_on(
 async def test_a_connection_that_lived_reconnects_at_once_and_closes_with_1000(
     storage: Path, slow_site: DemoSite
 ) -> None:
-    with EventsServerProcess() as server:
+    with start_events_server() as server:
         crawler, done = start(slow_site, **events_settings(server.url))
         await wait_for_lines(server, r"^open 1 ", 1)
         await sleep(1.2)
@@ -139,7 +141,7 @@ async def test_malformed_frames_are_logged_and_ignored(
     server_kind: str, storage: Path, slow_site: DemoSite, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="scrapy_actor_events")
-    with EventsServerProcess(server_kind) as server:
+    with start_events_server(server_kind) as server:
         crawler, done = start(slow_site, **events_settings(server.url))
         await wait_for_lines(server, r"^open 1 ", 1)
         for command, _ in MALFORMED:
@@ -162,7 +164,7 @@ async def test_malformed_frames_are_logged_and_ignored(
 
 @deferred_f_from_coro_f
 async def test_one_socket_for_several_crawlers(storage: Path, slow_site: DemoSite) -> None:
-    with EventsServerProcess() as server:
+    with start_events_server() as server:
         first, first_done = start(slow_site, **events_settings(server.url))
         second = make_crawler(SlowSpider, SPIDER_STATE_KEY="SECOND", **events_settings(server.url))
         second_done = deferred_from_coro(second.crawl_async(url=f"{slow_site.url}/"))
@@ -222,7 +224,7 @@ async def test_wss_verifies_certificates(
     storage: Path, slow_site: DemoSite, tmp_path: Path, caplog
 ) -> None:
     cert, key = self_signed(tmp_path)
-    with EventsServerProcess(extra_args=["--certificate", str(cert), "--key", str(key)]) as server:
+    with start_events_server(extra_args=["--certificate", str(cert), "--key", str(key)]) as server:
         url = server.url.replace("127.0.0.1", "localhost")
         assert url.startswith("wss://")
         refused, done = start(
@@ -246,7 +248,7 @@ def test_importing_the_package_installs_no_reactor() -> None:
     from pathlib import Path
 
     code = (
-        "import sys, scrapy_actor_events, scrapy_actor_events.events_client;"
+        "import sys, scrapy_actor_events, scrapy_actor_events.events.connection;"
         "assert 'twisted.internet.reactor' not in sys.modules, 'a reactor was installed'"
     )
     root = Path(__file__).resolve().parents[1]

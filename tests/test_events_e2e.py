@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from scrapy_actor_events.demo_site import DemoSite
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import (
     EXAMPLE_PROJECT,
@@ -20,7 +20,7 @@ from .support.crawling import (
     scrapy_crawl,
     subprocess_env,
 )
-from .support.events import EventsServerProcess
+from .support.events import start_events_server
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,7 +57,7 @@ def wait_until(condition, timeout: float = 30.0) -> None:
 
 @pytest.mark.parametrize("server_kind", ["autobahn", "websockets"])
 def test_migrating_then_killed_then_resumed(server_kind: str, storage: Path) -> None:
-    with DemoSite(pages=300, delay=0.03) as site, EventsServerProcess(server_kind) as server:
+    with DemoSite(pages=300, delay=0.03) as site, start_events_server(server_kind) as server:
         env = subprocess_env(
             storage,
             ACTOR_EVENTS_WEBSOCKET_URL=server.url,
@@ -93,7 +93,7 @@ def test_migrating_then_killed_then_resumed(server_kind: str, storage: Path) -> 
 
 
 def test_aborting_closes_with_reason_aborted_and_exit_0_then_resumes(storage: Path) -> None:
-    with DemoSite(pages=200, delay=0.02) as site, EventsServerProcess() as server:
+    with DemoSite(pages=200, delay=0.02) as site, start_events_server() as server:
         env = subprocess_env(storage, ACTOR_EVENTS_WEBSOCKET_URL=server.url)
         proc = start_crawl(site, env)
         server.wait_for(r"^open 1 ")
@@ -114,7 +114,7 @@ def test_aborting_closes_with_reason_aborted_and_exit_0_then_resumes(storage: Pa
 
 
 def test_persist_state_and_cpu_events_are_acted_on_and_counted(storage: Path) -> None:
-    with DemoSite(pages=150, delay=0.03) as site, EventsServerProcess() as server:
+    with DemoSite(pages=150, delay=0.03) as site, start_events_server() as server:
         env = subprocess_env(storage, ACTOR_EVENTS_WEBSOCKET_URL=server.url)
         proc = start_crawl(site, env)
         server.wait_for(r"^open 1 ")

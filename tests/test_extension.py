@@ -13,10 +13,10 @@ from scrapy.utils.defer import deferred_f_from_coro_f
 from scrapy.utils.test import get_crawler
 
 from scrapy_actor_events import ActorEventsExtension
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.extension import EXIT_CHECKPOINT_ERROR
-from scrapy_actor_events.resume import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE
+from scrapy_actor_events import _scrapy_internals as internals
+from scrapy_actor_events.exit_codes import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE, ExitCode
 from scrapy_actor_events.store.local import LocalKeyValueStore
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import crawl, crawl_doc, read_checkpoint, scrapy_crawl, subprocess_env
 from .support.spiders import PagesSpider
@@ -51,6 +51,18 @@ def test_not_configured_without_a_twisted_reactor(storage: Path, site: DemoSite)
     assert "TWISTED_REACTOR_ENABLED is False: nothing will be checkpointed" in run.stderr
     assert "Spider closed (finished)" in run.stderr
     assert not storage.exists()
+
+
+def test_a_scrapy_without_an_internal_it_relies_on_is_not_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scrapy.core.scraper import Scraper
+
+    assert internals.missing_internals() == []
+    monkeypatch.delattr(Scraper, "_scrape_next")
+    assert internals.missing_internals() == ["Scraper._scrape_next"]
+    with pytest.raises(NotConfigured, match=r"lacks Scraper\._scrape_next, which it relies on"):
+        ActorEventsExtension.from_crawler(get_crawler())
 
 
 def test_invalid_key_is_an_error_at_start() -> None:
@@ -225,7 +237,7 @@ def test_scrapy_crawl_exits_3_on_an_unreadable_checkpoint(storage: Path, site: D
     manifest = storage / "key_value_stores" / "default" / "SCRAPY_STATE_links"
     manifest.write_bytes(manifest.read_bytes()[:-20])
     second = scrapy_crawl(args, subprocess_env(storage))
-    assert second.returncode == EXIT_CHECKPOINT_ERROR
+    assert second.returncode == ExitCode.UNREADABLE
     assert "Spider closed (actor_events_unreadable_checkpoint)" in second.stderr
 
 

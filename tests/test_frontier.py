@@ -11,8 +11,8 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
 from scrapy_actor_events import ActorEventsExtension
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.frontier import STATS_UNSERIALIZABLE
+from scrapy_actor_events.stats_keys import REQUESTS_UNSERIALIZABLE as STATS_UNSERIALIZABLE
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import crawl, read_checkpoint
 from .support.probe import paused_crawl, pop_all, queued_requests

@@ -22,16 +22,16 @@ from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 from scrapy.utils.test import get_crawler
 from twisted.internet.defer import succeed
 
-from scrapy_actor_events.capture import CrawlCut
-from scrapy_actor_events.checkpointer import Checkpointer, CheckpointResult
-from scrapy_actor_events.codec import RequestCodec, UndecodableError
+from scrapy_actor_events.checkpoint.codec import RequestCodec, UndecodableError
+from scrapy_actor_events.checkpoint.crawl_state import CrawlState
+from scrapy_actor_events.checkpoint.cut import CrawlCut
+from scrapy_actor_events.checkpoint.format import UnreadableCheckpoint
+from scrapy_actor_events.checkpoint.frontier import Frontier
+from scrapy_actor_events.checkpoint.writer import Checkpointer, CheckpointResult
 from scrapy_actor_events.config import Config
-from scrapy_actor_events.crawl_state import CrawlState
-from scrapy_actor_events.events import parse_message
-from scrapy_actor_events.frontier import Frontier
-from scrapy_actor_events.migration import Migration
-from scrapy_actor_events.reactions import EventReactions
-from scrapy_actor_events.snapshot import UnreadableCheckpoint
+from scrapy_actor_events.events.messages import parse_message
+from scrapy_actor_events.events.migration import Migration
+from scrapy_actor_events.events.reactions import EventReactions
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
 from .support.crawling import run_sync
@@ -156,7 +156,7 @@ async def write_checkpoint(storage: Path, chunk_bytes: int = 1024) -> tuple[Chec
         frontier._seen.add(request.url.encode())
         frontier.on_enqueued(request)
     spider.state = {"a": 1}
-    checkpointer = Checkpointer(store, KEY, "fuzz", config, stats)
+    checkpointer = Checkpointer(store, KEY, "fuzz", config.checkpoint, stats)
     checkpointer.source = CrawlCut(spider, None, frontier, CrawlState(stats), 0)
     for _ in range(3):  # a base and two deltas
         for request in list(frontier._seq_of)[:20]:
@@ -168,7 +168,11 @@ async def write_checkpoint(storage: Path, chunk_bytes: int = 1024) -> tuple[Chec
 
 def reader(storage: Path, config: Config) -> Checkpointer:
     return Checkpointer(
-        LocalKeyValueStore(storage), KEY, "fuzz", config, MemoryStatsCollector(get_crawler())
+        LocalKeyValueStore(storage),
+        KEY,
+        "fuzz",
+        config.checkpoint,
+        MemoryStatsCollector(get_crawler()),
     )
 
 
@@ -227,7 +231,7 @@ async def test_mutated_checkpoints_are_unreadable_never_a_crash(tmp_path: Path) 
 
 
 def craft_manifest(doc: dict[str, Any]) -> bytes:
-    from scrapy_actor_events.snapshot import _checksum
+    from scrapy_actor_events.checkpoint.format import _checksum
 
     body = dict(doc)
     body.pop("checksum", None)

@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from scrapy_actor_events.demo_site import DemoSite
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import crawl_doc, scrapy_crawl
 

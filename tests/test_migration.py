@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.migration import EXIT_STOPPED_DURING_MIGRATION
+from scrapy_actor_events.exit_codes import ExitCode
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import subprocess_env
-from .support.events import EventsServerProcess
+from .support.events import start_events_server
 from .test_events_client import events_settings, start, wait_for_lines
 from .test_events_e2e import page_hits, start_crawl, wait_until
 
@@ -27,7 +27,7 @@ async def test_repeated_migrating_events_flush_once_and_a_migration_called_off_r
     storage: Path, caplog
 ) -> None:
     caplog.set_level(logging.INFO, logger="scrapy_actor_events")
-    with DemoSite(pages=80, delay=0.05) as site, EventsServerProcess() as server:
+    with DemoSite(pages=80, delay=0.05) as site, start_events_server() as server:
         crawler, done = start(
             site, **events_settings(server.url, ACTOR_EVENTS_MIGRATION_RESUME_AFTER=1)
         )
@@ -44,7 +44,7 @@ async def test_repeated_migrating_events_flush_once_and_a_migration_called_off_r
 
 
 def test_a_spider_closed_during_a_migration_exits_non_zero(storage: Path) -> None:
-    with DemoSite(pages=200, delay=0.03) as site, EventsServerProcess() as server:
+    with DemoSite(pages=200, delay=0.03) as site, start_events_server() as server:
         env = subprocess_env(storage, ACTOR_EVENTS_WEBSOCKET_URL=server.url)
         proc = start_crawl(site, env)
         server.wait_for(r"^open 1 ")
@@ -54,6 +54,6 @@ def test_a_spider_closed_during_a_migration_exits_non_zero(storage: Path) -> Non
         time.sleep(1)
         proc.send_signal(signal.SIGTERM)  # Scrapy shuts down gracefully: the spider closes
         _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == EXIT_STOPPED_DURING_MIGRATION, stderr[-2000:]
+    assert proc.returncode == ExitCode.STOPPED_DURING_MIGRATION, stderr[-2000:]
     assert "during a migration: exiting with code 4" in stderr
     assert "Spider closed (shutdown)" in stderr

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from scrapy_actor_events import exit_codes
-from scrapy_actor_events.demo_site import DemoSite
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import EXAMPLE_PROJECT, subprocess_env
 
@@ -70,7 +70,7 @@ def test_a_rehearsed_abort_table(tmp_path: Path) -> None:
 def test_a_crawl_that_ends_before_the_event(tmp_path: Path) -> None:
     with DemoSite(pages=20) as site:
         result = rehearse(tmp_path / "rehearsal", site, "--after-pages", "1000")
-    assert result.returncode == exit_codes.CHECK_FAILED
+    assert result.returncode == exit_codes.ExitCode.CHECK_FAILED
     assert "The crawl ended before the rehearsal sent its event" in result.stderr
     assert "smaller --after" in result.stderr
 
@@ -80,7 +80,7 @@ def test_a_storage_that_is_not_empty(tmp_path: Path) -> None:
     (storage / "key_value_stores" / "default").mkdir(parents=True)
     with DemoSite(pages=20) as site:
         result = rehearse(storage, site)
-    assert result.returncode == exit_codes.CHECK_FAILED
+    assert result.returncode == exit_codes.ExitCode.CHECK_FAILED
     assert "starts from an empty storage directory" in result.stderr
 
 

@@ -7,11 +7,11 @@ import time
 from scrapy import Request, Spider
 from scrapy.core.scraper import Scraper
 from scrapy.http import Headers
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_actor_events import _scrapy_internals as internals
-from scrapy_actor_events._async import sleep
-from scrapy_actor_events.demo_site import DemoSite
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import crawl
 from .support.probe import paused_crawl

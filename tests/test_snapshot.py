@@ -5,13 +5,11 @@ import pickle
 
 import pytest
 
-from scrapy_actor_events.codec import pack_data
-from scrapy_actor_events.config import MAX_CHUNK_BYTES
-from scrapy_actor_events.snapshot import (
-    BASE,
-    DELTA,
+from scrapy_actor_events.checkpoint.data import pack_data
+from scrapy_actor_events.checkpoint.format import (
     PACK_SLICE,
     Manifest,
+    SegmentKind,
     SegmentRef,
     UnreadableCheckpoint,
     chunk_key,
@@ -23,8 +21,10 @@ from scrapy_actor_events.snapshot import (
     split_chunks,
     zstd,
 )
+from scrapy_actor_events.config import MAX_CHUNK_BYTES
 
 KEY = "SCRAPY_STATE_test"
+BASE, DELTA = SegmentKind.BASE, SegmentKind.DELTA
 
 
 def make_segment(payload: dict, generation: int, chunk_bytes: int = 1024, kind: str = BASE):

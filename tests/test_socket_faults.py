@@ -5,18 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
-from scrapy_actor_events._async import sleep
-from scrapy_actor_events.demo_site import DemoSite
+from scrapy_actor_events.tools.site import DemoSite
 
-from .support.events import EventsServerProcess
+from .support.events import start_events_server
 from .test_events_client import events_settings, start, wait_for_lines
 
 
 @deferred_f_from_coro_f
 async def test_ten_drops_in_one_crawl(storage: Path) -> None:
-    with DemoSite(pages=300, delay=0.1) as site, EventsServerProcess() as server:
+    with DemoSite(pages=300, delay=0.1) as site, start_events_server() as server:
         settings = events_settings(server.url, ACTOR_EVENTS_RECONNECT_INITIAL_DELAY=0.1)
         crawler, done = start(site, **settings)
         for drop in range(10):
@@ -40,7 +40,7 @@ async def test_ten_drops_in_one_crawl(storage: Path) -> None:
 
 @deferred_f_from_coro_f
 async def test_a_server_that_stops_answering_pings_is_left_and_rejoined(storage: Path) -> None:
-    with DemoSite(pages=120, delay=0.1) as site, EventsServerProcess() as server:
+    with DemoSite(pages=120, delay=0.1) as site, start_events_server() as server:
         settings = events_settings(
             server.url, ACTOR_EVENTS_PING_INTERVAL=1, ACTOR_EVENTS_PING_TIMEOUT=2
         )
@@ -57,7 +57,7 @@ async def test_a_server_that_stops_answering_pings_is_left_and_rejoined(storage:
 @pytest.mark.parametrize("server_kind", ["autobahn", "websockets"])
 @deferred_f_from_coro_f
 async def test_a_flood_of_events_is_absorbed(server_kind: str, storage: Path) -> None:
-    with DemoSite(pages=120, delay=0.05) as site, EventsServerProcess(server_kind) as server:
+    with DemoSite(pages=120, delay=0.05) as site, start_events_server(server_kind) as server:
         crawler, done = start(site, **events_settings(server.url))
         await wait_for_lines(server, r"^open 1 ", 1)
         server.send("flood 1000 cpuInfo")

@@ -13,9 +13,10 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 from scrapy.utils.test import get_crawler
 
-from scrapy_actor_events.checkpointer import STATS_FAILED, Checkpointer
+from scrapy_actor_events.checkpoint.writer import Checkpointer
 from scrapy_actor_events.config import Config
 from scrapy_actor_events.environment import ActorEnvironment
+from scrapy_actor_events.stats_keys import CHECKPOINT_FAILED as STATS_FAILED
 from scrapy_actor_events.store import JSON, LocalKeyValueStore, StoreError, build_store
 from scrapy_actor_events.store.apify import MAX_RECORD_BYTES, ApifyKeyValueStore
 from scrapy_actor_events.store.base import BINARY
@@ -184,10 +185,10 @@ async def test_a_checkpoint_over_30_mb_round_trips_in_chunks(apify_api: ApifyApi
     store = make_store(apify_api, sid, stats=stats)
     source = BulkSource(31_000_000)
     config = platform_config(ACTOR_EVENTS_UPLOAD_CONCURRENCY=3)
-    checkpointer = Checkpointer(store, KEY, "big", config, stats)
+    checkpointer = Checkpointer(store, KEY, "big", config.checkpoint, stats)
     checkpointer.source = source
     apify_api.faults.latency = 0.05
-    result = await checkpointer._take("test", None)
+    result = await checkpointer._take(frozenset({"test"}), None)
     assert result.saved, result.error
     assert result.bytes > 30_000_000
     puts = [e for e in apify_api.requests("PUT") if e.key and e.key.startswith(f"{KEY}.part-")]
@@ -195,7 +196,7 @@ async def test_a_checkpoint_over_30_mb_round_trips_in_chunks(apify_api: ApifyApi
     assert max(e.size for e in apify_api.requests("PUT")) <= 9_000_000 < MAX_RECORD_BYTES
     assert apify_api.max_in_flight == 3, "chunks go up ACTOR_EVENTS_UPLOAD_CONCURRENCY at a time"
     apify_api.max_in_flight = 0
-    restored = await Checkpointer(store, KEY, "big", config, stats).read()
+    restored = await Checkpointer(store, KEY, "big", config.checkpoint, stats).read()
     assert restored.records == source.records
     assert apify_api.max_in_flight == 3, "and come down the same way"
     assert apify_api.verified == 1
@@ -208,21 +209,21 @@ async def test_a_cancelled_checkpoint_keeps_the_previous_one(apify_api: ApifyApi
     stats = stats_collector()
     store = make_store(apify_api, sid, stats=stats)
     config = platform_config(ACTOR_EVENTS_CHUNK_BYTES=200_000)
-    checkpointer = Checkpointer(store, KEY, "big", config, stats)
+    checkpointer = Checkpointer(store, KEY, "big", config.checkpoint, stats)
     checkpointer.source = BulkSource(1_000_000)
-    first = await checkpointer._take("test", None)
+    first = await checkpointer._take(frozenset({"test"}), None)
     assert first.saved
     before = apify_api.value(sid, KEY)
     apify_api.faults.latency = 0.3
     with pytest.raises(TimeoutError):  # a deadline, in the middle of the chunk uploads
-        await asyncio.wait_for(checkpointer._take("deadline", None), 0.1)
+        await asyncio.wait_for(checkpointer._take(frozenset({"deadline"}), None), 0.1)
     assert checkpointer.source.failures == 1
     assert stats.get_value(STATS_FAILED) == 1
     assert apify_api.value(sid, KEY) == before
     apify_api.faults.latency = 0
     await asyncio.sleep(0.4)  # uploads the cancel could not stop land now
     assert apify_api.read_checkpoint(sid, KEY, "big").manifest.generation == 1
-    third = await checkpointer._take("test", None)
+    third = await checkpointer._take(frozenset({"test"}), None)
     assert third.saved
     assert third.generation == 3, "the cancelled checkpoint's chunk keys are not reused"
     assert await checkpointer.collect_garbage() > 0  # what the cancelled write left
@@ -234,7 +235,7 @@ async def test_a_cancelled_checkpoint_keeps_the_previous_one(apify_api: ApifyApi
 async def test_cancelling_the_writer_answers_every_waiter(apify_api: ApifyApiServer) -> None:
     sid = apify_api.create_store()
     checkpointer = Checkpointer(
-        make_store(apify_api, sid), KEY, "big", platform_config(), stats_collector()
+        make_store(apify_api, sid), KEY, "big", platform_config().checkpoint, stats_collector()
     )
     checkpointer.source = BulkSource(100_000)
     apify_api.faults.latency = 0.5
@@ -258,7 +259,7 @@ def test_the_store_is_chosen_from_the_environment(
             Settings({"ACTOR_EVENTS_STORAGE_DIR": str(tmp_path), **settings}),
             ActorEnvironment.from_environ(env),
         )
-        return build_store(config).describe()
+        return build_store(config.store).describe()
 
     url, token = apify_api.url, apify_api.token
     assert chosen({}).startswith("local store")
@@ -288,7 +289,9 @@ def test_the_store_is_chosen_from_the_environment(
     with pytest.raises(ValueError, match="ACTOR_EVENTS_STORE_NAME='a/b' is not a valid"):
         chosen(platform, ACTOR_EVENTS_STORE_NAME="a/b")
     assert isinstance(
-        build_store(Config.from_settings(Settings({"ACTOR_EVENTS_STORAGE_DIR": str(tmp_path)}))),
+        build_store(
+            Config.from_settings(Settings({"ACTOR_EVENTS_STORAGE_DIR": str(tmp_path)})).store
+        ),
         LocalKeyValueStore,
     )
 

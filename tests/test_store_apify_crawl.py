@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
-from scrapy_actor_events.checkpointer import STATS_FAILED
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.resume import CLOSE_STORE_UNAVAILABLE
+from scrapy_actor_events.exit_codes import CLOSE_STORE_UNAVAILABLE
+from scrapy_actor_events.stats_keys import CHECKPOINT_FAILED as STATS_FAILED
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import crawl, crawl_doc, scrapy_crawl, subprocess_env
 from .support.spiders import PagesSpider

@@ -14,11 +14,11 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.snapshot import UnreadableCheckpoint
+from scrapy_actor_events.checkpoint.format import UnreadableCheckpoint
+from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import EXAMPLE_PROJECT, crawl_doc, scrapy_crawl
-from .support.events import EventsServerProcess
+from .support.events import start_events_server
 from .test_events_e2e import page_hits, wait_until
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def start(faults: Faults, site: DemoSite, env: dict[str, str]) -> subprocess.Pop
 
 def test_writes_that_hang_past_the_migration_window(backend: LocalBackend, tmp_path: Path) -> None:
     faults = Faults(backend, tmp_path)
-    with DemoSite(pages=300, delay=0.03) as site, EventsServerProcess() as server:
+    with DemoSite(pages=300, delay=0.03) as site, start_events_server() as server:
         env = faults.env(
             ACTOR_EVENTS_WEBSOCKET_URL=server.url, APIFY_PERSIST_STATE_INTERVAL_MILLIS="300"
         )

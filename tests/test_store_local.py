@@ -83,7 +83,7 @@ def test_a_kill_during_put_leaves_the_old_value(tmp_path: Path) -> None:
 
 def test_build_store_by_name_or_path(tmp_path: Path) -> None:
     config = Config.from_settings(Settings({"ACTOR_EVENTS_STORAGE_DIR": str(tmp_path)}))
-    assert isinstance(build_store(config), LocalKeyValueStore)
+    assert isinstance(build_store(config.store), LocalKeyValueStore)
     custom = Config.from_settings(
         Settings(
             {
@@ -92,10 +92,10 @@ def test_build_store_by_name_or_path(tmp_path: Path) -> None:
             }
         )
     )
-    assert type(build_store(custom)).__name__ == "PausingStore"
+    assert type(build_store(custom.store)).__name__ == "PausingStore"
     broken = Config.from_settings(Settings({"ACTOR_EVENTS_STORE": "no.such.Store"}))
     with pytest.raises(ValueError, match=r"ACTOR_EVENTS_STORE='no\.such\.Store'"):
-        build_store(broken)
+        build_store(broken.store)
     not_a_store = Config.from_settings(Settings({"ACTOR_EVENTS_STORE": "collections.OrderedDict"}))
     with pytest.raises(ValueError, match="does not implement the KeyValueStore protocol"):
-        build_store(not_a_store)
+        build_store(not_a_store.store)

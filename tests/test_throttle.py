@@ -4,27 +4,29 @@ events server sending cpuInfo."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
+import pytest
 from scrapy import Request
 from scrapy.extensions.throttle import AutoThrottle
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
 from scrapy_actor_events import ActorEventsExtension
 from scrapy_actor_events import _scrapy_internals as internals
-from scrapy_actor_events._async import sleep
-from scrapy_actor_events.demo_site import DemoSite
-from scrapy_actor_events.engine_hold import EngineHold
-from scrapy_actor_events.throttle import (
+from scrapy_actor_events.events.engine_hold import EngineHold
+from scrapy_actor_events.events.throttle import (
     HOLD_REASON,
-    STATS_EPISODES,
-    STATS_MAX_DELAY,
     OverloadThrottle,
     ThrottleOptions,
 )
+from scrapy_actor_events.stats_keys import THROTTLE_EPISODES as STATS_EPISODES
+from scrapy_actor_events.stats_keys import THROTTLE_MAX_DELAY as STATS_MAX_DELAY
+from scrapy_actor_events.tools.site import DemoSite
 
-from .support.events import EventsServerProcess
+from .support.events import start_events_server
 from .support.probe import paused_crawl
 from .test_events_client import events_settings, start, wait_for_lines
 
@@ -189,7 +191,7 @@ def rate(site: DemoSite, start: float, end: float) -> float:
 
 @deferred_f_from_coro_f
 async def test_a_real_crawl_slows_down_while_overloaded_and_recovers(storage: Path) -> None:
-    with DemoSite(pages=6000, delay=0.005, links=6) as site, EventsServerProcess() as server:
+    with DemoSite(pages=6000, delay=0.005, links=6) as site, start_events_server() as server:
         crawler, done = start(
             site, **events_settings(server.url, CONCURRENT_REQUESTS=8, **AUTOTHROTTLE)
         )
@@ -228,7 +230,7 @@ async def test_a_real_crawl_slows_down_while_overloaded_and_recovers(storage: Pa
 
 @deferred_f_from_coro_f
 async def test_a_real_crawl_never_overloaded_is_left_alone(storage: Path) -> None:
-    with DemoSite(pages=150, delay=0.05) as site, EventsServerProcess() as server:
+    with DemoSite(pages=150, delay=0.05) as site, start_events_server() as server:
         crawler, done = start(site, **events_settings(server.url, **AUTOTHROTTLE))
         await wait_for_lines(server, r"^open 1 ", 1)
         configured = snapshot(crawler)
@@ -239,3 +241,25 @@ async def test_a_real_crawl_never_overloaded_is_left_alone(storage: Path) -> Non
     assert throttle.delays_applied == []
     assert crawler.stats.get_value(STATS_EPISODES) is None
     assert crawler.get_extension(AutoThrottle).mindelay == configured["mindelay"]
+
+
+@deferred_f_from_coro_f
+async def test_each_episode_reports_its_own_highest_delay(
+    storage: Path, site: DemoSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    def check(crawler, throttle, clock, hold):
+        feed(throttle, clock, [True] * 5 + [False] * 20)  # up to 8 s, then clear
+        first = list(throttle.delays_applied)
+        throttle.max_delay = 2.0  # a second episode that cannot climb as high
+        feed(throttle, clock, [True] * 5 + [False] * 20)
+        return first, list(throttle.delays_applied)
+
+    caplog.set_level(logging.INFO, logger="scrapy_actor_events.events.throttle")
+    _, (first, second) = await with_throttle(site, check, **AUTOTHROTTLE)
+    assert max(first) == 8.0
+    assert second[0] == 0.5, "the second episode's delays only, from its start"
+    assert max(second) == 2.0
+    highest = [r.getMessage() for r in caplog.records if "highest delay" in r.getMessage()]
+    assert len(highest) == 2
+    assert "highest delay 8.00 s" in highest[0]
+    assert "highest delay 2.00 s" in highest[1], "not the all-time highest"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,32 +23,24 @@ from apify_client import ApifyClientAsync
 from apify_client.errors import ApifyApiError, NotFoundError
 from apify_client.http_clients import ImpitHttpClientAsync
 
-from .base import JSON, StoreError, check_key
+from .. import stats_keys
+from .base import JSON, MAX_RECORD_BYTES, StoreError, check_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     import impit
     from apify_client._resource_clients import KeyValueStoreClientAsync
-    from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
 
-    from ..config import Config
+    from .base import StoreOptions
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: The platform refuses records over this many bytes (413).
-MAX_RECORD_BYTES = 9_437_184
 #: Most keys one listing call returns.
 _LIST_PAGE = 1000
-
-STATS_REQUESTS = "actor_events/store/requests"
-STATS_RATE_LIMITED = "actor_events/store/rate_limited"
-STATS_SERVER_ERRORS = "actor_events/store/server_errors"
-STATS_NETWORK_ERRORS = "actor_events/store/network_errors"
-STATS_FAILED = "actor_events/store/failed"
 
 _REACTOR_HELP = (
     "Set TWISTED_REACTOR = 'twisted.internet.asyncioreactor.AsyncioSelectorReactor' (Scrapy's"
@@ -66,6 +59,13 @@ def require_asyncio_reactor() -> None:
             "The platform key-value store runs apify-client on asyncio, and the installed"
             f" Twisted reactor is {type(reactor).__name__}. {_REACTOR_HELP}"
         )
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("scrapy-actor-events")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _public_url(url: str) -> str:
@@ -93,7 +93,7 @@ class _CountingHttpClient(ImpitHttpClientAsync):
         timeout: float | None,
         stream: bool,
     ) -> impit.Response:
-        self._count(STATS_REQUESTS)
+        self._count(stats_keys.STORE_REQUESTS)
         try:
             response = await super().send_request(
                 method=method,
@@ -104,12 +104,12 @@ class _CountingHttpClient(ImpitHttpClientAsync):
                 stream=stream,
             )
         except Exception:
-            self._count(STATS_NETWORK_ERRORS)
+            self._count(stats_keys.STORE_NETWORK_ERRORS)
             raise
         if response.status_code == 429:
-            self._count(STATS_RATE_LIMITED)
+            self._count(stats_keys.STORE_RATE_LIMITED)
         elif response.status_code >= 500:
-            self._count(STATS_SERVER_ERRORS)
+            self._count(stats_keys.STORE_SERVER_ERRORS)
         return response
 
 
@@ -148,31 +148,23 @@ class ApifyKeyValueStore:
         self._resolving: asyncio.Lock | None = None
 
     @classmethod
-    def from_config(cls, config: Config, stats: StatsCollector | None = None) -> Self:
-        env = config.environment
-        if not env.token:
+    def from_options(cls, options: StoreOptions, stats: StatsCollector | None = None) -> Self:
+        if not options.token:
             raise ValueError(
                 "The platform key-value store needs an API token and APIFY_TOKEN is not set"
-                + (" (APIFY_IS_AT_HOME is)" if env.is_at_home else "")
+                + (" (APIFY_IS_AT_HOME is)" if options.is_at_home else "")
                 + ". Set it, or ACTOR_EVENTS_STORE = 'local' to checkpoint to the local store."
             )
         return cls(
-            env.token,
-            api_url=env.api_base_url,
-            store_id=None if config.store_name else config.store_id,
-            store_name=config.store_name,
-            max_retries=config.api_max_retries,
-            min_retry_delay=config.api_min_retry_delay,
-            timeout=config.api_timeout,
+            options.token,
+            api_url=options.api_url,
+            store_id=None if options.store_name else options.store_id,
+            store_name=options.store_name,
+            max_retries=options.api_max_retries,
+            min_retry_delay=options.api_min_retry_delay,
+            timeout=options.api_timeout,
             stats=stats,
         )
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        from ..config import Config
-
-        require_asyncio_reactor()
-        return cls.from_config(Config.from_settings(crawler.settings), crawler.stats)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
@@ -205,14 +197,12 @@ class ApifyKeyValueStore:
                 "The platform key-value store needs a running asyncio loop, and there is none:"
                 f" the Twisted reactor is not asyncio's. {_REACTOR_HELP}"
             ) from None
-        from .. import __version__
-
         self._http = _CountingHttpClient(
             self._count,
             token=self._token,
             max_retries=self.max_retries,
             min_delay_between_retries=timedelta(seconds=self.min_retry_delay),
-            user_agent_suffix=f"scrapy-actor-events/{__version__}",
+            user_agent_suffix=f"scrapy-actor-events/{_package_version()}",
         )
         return ApifyClientAsync.with_custom_http_client(
             self._token, api_url=self.api_url, http_client=self._http
@@ -247,10 +237,10 @@ class ApifyKeyValueStore:
         try:
             return await operation()
         except StoreError:
-            self._count(STATS_FAILED)
+            self._count(stats_keys.STORE_FAILED)
             raise
         except Exception as exc:
-            self._count(STATS_FAILED)
+            self._count(stats_keys.STORE_FAILED)
             if isinstance(exc, ApifyApiError):
                 reason = f"HTTP {exc.status_code}" + (f" {exc.type}" if exc.type else "")
                 reason += f": {exc.message}" if exc.message else ""
@@ -281,7 +271,7 @@ class ApifyKeyValueStore:
     async def put(self, key: str, value: bytes, content_type: str) -> None:
         check_key(key)
         if len(value) > MAX_RECORD_BYTES:
-            self._count(STATS_FAILED)
+            self._count(stats_keys.STORE_FAILED)
             raise StoreError(
                 f"record {key} is {len(value):,} bytes; the platform refuses records over"
                 f" {MAX_RECORD_BYTES:,} bytes"
@@ -314,19 +304,10 @@ class ApifyKeyValueStore:
     async def list_keys(self, prefix: str) -> list[str]:
         async def list_keys() -> list[str]:
             store = await self._store()
-            keys: list[str] = []
-            start: str | None = None
-            while True:
-                page = await store.list_keys(
-                    prefix=prefix or None,
-                    exclusive_start_key=start,
-                    limit=_LIST_PAGE,
-                    timeout=self._timeout(),
-                )
-                keys.extend(item.key for item in page.items if item.key.startswith(prefix))
-                start = page.next_exclusive_start_key
-                if not page.is_truncated or not start:
-                    return sorted(keys)
+            found = store.iterate_keys(
+                prefix=prefix or None, chunk_size=_LIST_PAGE, timeout=self._timeout()
+            )
+            return sorted([item.key async for item in found if item.key.startswith(prefix)])
 
         return await self._call(f"listing keys {prefix}*", list_keys)
 

@@ -19,16 +19,17 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 from urllib.parse import quote, unquote
 
-from .._async import run_in_thread
+from scrapy.utils.asyncio import run_in_thread
+
 from .base import check_key
 
 if TYPE_CHECKING:
-    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
 
-    from ..config import Config
+    from .base import StoreOptions
 
 _METADATA_SUFFIX = ".__metadata__.json"
 _STORE_METADATA = "__metadata__.json"
@@ -47,14 +48,8 @@ class LocalKeyValueStore:
         self.path = self.storage_dir / "key_value_stores" / store_id
 
     @classmethod
-    def from_config(cls, config: Config) -> LocalKeyValueStore:
-        return cls(config.storage_dir, config.store_id)
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> LocalKeyValueStore:
-        from ..config import Config
-
-        return cls.from_config(Config.from_settings(crawler.settings))
+    def from_options(cls, options: StoreOptions, stats: StatsCollector | None = None) -> Self:
+        return cls(options.storage_dir, options.store_id)
 
     @property
     def ref(self) -> str:

@@ -53,7 +53,7 @@ from .records import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scrapy_actor_events.checkpoint_reader import Restored
+    from scrapy_actor_events.checkpoint.reader import Restored
 
 MAX_RECORD_BYTES = 9_437_184
 _SIGNATURE = "signed-for-test"

@@ -15,13 +15,13 @@ from urllib.parse import quote
 
 from scrapy.settings import Settings
 
-from scrapy_actor_events.checkpointer import Checkpointer
+from scrapy_actor_events.checkpoint.format import FORMAT, Manifest
+from scrapy_actor_events.checkpoint.writer import Checkpointer
 from scrapy_actor_events.config import Config
 from scrapy_actor_events.environment import ActorEnvironment
-from scrapy_actor_events.snapshot import FORMAT, Manifest
 
 if TYPE_CHECKING:
-    from scrapy_actor_events.checkpoint_reader import Restored
+    from scrapy_actor_events.checkpoint.reader import Restored
 
 JSON_TYPE = "application/json"
 
@@ -145,7 +145,7 @@ class SnapshotStore:
 def read_checkpoint(records: dict[str, Record], key: str, spider: str) -> Restored | None:
     """The checkpoint under ``key``, read as a resumed crawl reads it (raises if unreadable)."""
     config = Config.from_settings(Settings(), ActorEnvironment())
-    checkpointer = Checkpointer(SnapshotStore(records), key, spider, config, None)  # type: ignore[arg-type]
+    checkpointer = Checkpointer(SnapshotStore(records), key, spider, config.checkpoint, None)  # type: ignore[arg-type]
     # A thread of its own: the caller may be on a running loop (the test's reactor).
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, checkpointer.read()).result()

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scrapy_actor_events.snapshot import Manifest, parse_chunk_key
+from scrapy_actor_events.checkpoint.format import Manifest, parse_chunk_key
 
 from .crawling import read_checkpoint, run_sync, subprocess_env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scrapy_actor_events.checkpoint_reader import Restored
+    from scrapy_actor_events.checkpoint.reader import Restored
 
     from ..servers.apify_api import ApifyApiServer
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 
-from scrapy_actor_events.frontier import FrontierCapture
+from scrapy_actor_events.checkpoint.format import SegmentKind
+from scrapy_actor_events.checkpoint.frontier import FrontierCapture
 
 
 class BulkSource:
@@ -19,7 +20,7 @@ class BulkSource:
     async def capture(self, base: bool) -> tuple[FrontierCapture, bytes]:
         n = len(self.records)
         seqs = list(range(1, n + 1))
-        capture = FrontierCapture("base", seqs, self.records, [], None, n + 1, n, 0, 0)
+        capture = FrontierCapture(SegmentKind.BASE, seqs, self.records, [], None, n + 1, n, 0, 0)
         return capture, b"crawl state"
 
     def failed(self, capture: FrontierCapture) -> None:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.test import get_crawler
 
-from scrapy_actor_events.checkpointer import Checkpointer, Restored
+from scrapy_actor_events.checkpoint.crawl_state import CrawlState
+from scrapy_actor_events.checkpoint.reader import Restored
+from scrapy_actor_events.checkpoint.writer import Checkpointer
 from scrapy_actor_events.config import Config
-from scrapy_actor_events.crawl_state import CrawlState
 from scrapy_actor_events.store.local import LocalKeyValueStore
+from scrapy_actor_events.tools.harness import CrawlRun, crawl_environment, run_crawl, scrapy_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,32 +54,17 @@ async def read_checkpoint(
     from scrapy.statscollectors import MemoryStatsCollector
 
     stats = MemoryStatsCollector(get_crawler())
-    return await Checkpointer(store, key, spider, config, stats).read()
+    return await Checkpointer(store, key, spider, config.checkpoint, stats).read()
 
 
 def crawl_doc(restored: Restored) -> dict[str, Any]:
     return CrawlState.decode(restored.crawl)
 
 
-@dataclass
-class Run:
-    returncode: int
-    stderr: str
-    killed: bool
-    stdout: str = ""
-
-
 def subprocess_env(storage: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("APIFY_", "ACTOR_", "CRAWLEE_"))
-    }
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        APIFY_LOCAL_STORAGE_DIR=str(storage),
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
+    """The environment of a `scrapy crawl` under test: no platform variables, this checkout first
+    on the path, checkpoints in ``storage``."""
+    return crawl_environment(storage, pythonpath=[ROOT], **extra)
 
 
 def scrapy_crawl(
@@ -93,30 +74,12 @@ def scrapy_crawl(
     kill_when: Callable[[], bool] | None = None,
     timeout: float = 120.0,
     cwd: Path = EXAMPLE_PROJECT,
-) -> Run:
+) -> CrawlRun:
     """Run ``scrapy crawl`` with ``args``; SIGKILL it as soon as ``kill_when()`` is true."""
-    cmd = [sys.executable, "-m", "scrapy", "crawl", *args]
-    with subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        killed = False
-        if kill_when is not None:
-            deadline = time.monotonic() + timeout
-            while proc.poll() is None and time.monotonic() < deadline:
-                if kill_when():
-                    proc.send_signal(signal.SIGKILL)
-                    killed = True
-                    break
-                time.sleep(0.002)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
-            raise AssertionError(
-                f"crawl did not finish in {timeout} s:\n{stderr[-5000:]}"
-            ) from None
-    return Run(proc.returncode, stderr, killed, stdout)
+    run = run_crawl(scrapy_command(*args), env=env, cwd=cwd, kill_when=kill_when, timeout=timeout)
+    if run.timed_out:
+        raise AssertionError(f"crawl did not finish in {timeout} s:\n{run.stderr[-5000:]}")
+    return run
 
 
 def run_sync(coro: Any) -> Any:

@@ -21,7 +21,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from scrapy_actor_events._async import sleep
+from scrapy.utils.asyncio import sleep
+
 from scrapy_actor_events.store.apify import ApifyKeyValueStore
 from scrapy_actor_events.store.base import StoreError
 from scrapy_actor_events.store.local import LocalKeyValueStore

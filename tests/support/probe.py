@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, Spider, signals
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_from_coro
-
-from scrapy_actor_events._async import sleep
 
 from .crawling import make_crawler
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scrapy_actor_events._async import sleep
+from scrapy.utils.asyncio import sleep
+
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
 

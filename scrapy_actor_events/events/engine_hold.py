@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _scrapy_internals as internals
+from .. import _scrapy_internals as internals
 
 if TYPE_CHECKING:
     from scrapy.core.engine import ExecutionEngine

@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 
-from .events import ABORTING, CPU_INFO, KNOWN_EVENTS, MIGRATING, PERSIST_STATE, SYSTEM_INFO
+from .. import stats_keys
+from ..checkpoint.options import Trigger
+from ..exit_codes import CLOSE_ABORTED
+from .messages import ABORTING, CPU_INFO, KNOWN_EVENTS, MIGRATING, PERSIST_STATE, SYSTEM_INFO
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,15 +29,11 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from twisted.internet.defer import Deferred
 
-    from .checkpointer import CheckpointResult
-    from .events import ActorEvent
+    from ..checkpoint.writer import CheckpointResult
+    from .messages import ActorEvent
     from .migration import Migration
 
 logger = logging.getLogger(__name__)
-
-ABORTED = "aborted"
-STATS_EVENTS = "actor_events/events/"
-STATS_OVERLOADED = "actor_events/cpu/overloaded_samples"
 
 
 class CpuListener(Protocol):
@@ -49,7 +48,7 @@ class EventReactions:
     def __init__(
         self,
         crawler: Crawler,
-        checkpoint: Callable[[str], Deferred[CheckpointResult]],
+        checkpoint: Callable[[Trigger], Deferred[CheckpointResult]],
         migration: Migration,
         cpu: CpuListener | None = None,
     ) -> None:
@@ -63,10 +62,10 @@ class EventReactions:
         stats = self.crawler.stats
         assert stats is not None
         name = event.name if event.name in KNOWN_EVENTS else "unknown"
-        stats.inc_value(STATS_EVENTS + name)
+        stats.inc_value(stats_keys.event_key(name))
         if event.name == PERSIST_STATE:
             if not self.aborting:
-                self.checkpoint("persistState")
+                self.checkpoint(Trigger.PERSIST_STATE)
         elif event.name == MIGRATING:
             if not self.aborting:
                 self.migration.begin(event.time_remaining)
@@ -77,7 +76,7 @@ class EventReactions:
             if overloaded is None:
                 return
             if overloaded:
-                stats.inc_value(STATS_OVERLOADED)
+                stats.inc_value(stats_keys.CPU_OVERLOADED_SAMPLES)
             if self.cpu is not None:
                 self.cpu.cpu_sample(overloaded)
 
@@ -90,12 +89,12 @@ class EventReactions:
         logger.warning(
             "The platform asked this run to abort: checkpointing, then closing the spider"
             " (reason %r). The checkpoint stays, so a resurrected run continues.",
-            ABORTED,
+            CLOSE_ABORTED,
         )
         deferred_from_coro(self._abort())
 
     async def _abort(self) -> None:
-        await maybe_deferred_to_future(self.checkpoint("aborting"))
+        await maybe_deferred_to_future(self.checkpoint(Trigger.ABORTING))
         engine = self.crawler.engine
         if engine is not None and engine.spider is not None:
-            await engine.close_spider_async(reason=ABORTED)
+            await engine.close_spider_async(reason=CLOSE_ABORTED)

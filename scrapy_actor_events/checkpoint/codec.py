@@ -1,9 +1,8 @@
-"""Encode requests and plain data to bytes and back, without pickle.
+"""Encode a spider's requests to compact bytes and back, without pickle.
 
-A checkpoint may sit in a store other people can write to, so loading one must never run code:
-values are MessagePack with a few extension types (tuple, set, frozenset, naive datetime), request
-callbacks are stored as names of the spider's own methods, and request classes are looked up among
-modules already imported, never imported by name.
+Request callbacks are stored as names of the spider's own methods, and request classes are looked
+up among modules already imported, never imported by name: loading a checkpoint never runs code.
+The values inside a request (meta, headers, cb_kwargs) go through :mod:`.data`.
 
 :class:`RequestCodec` is the fast path that replaces ``Request.to_dict`` / ``request_from_dict``:
 the callback-name lookup is cached per function instead of scanning the spider with
@@ -12,106 +11,39 @@ the callback-name lookup is cached per function instead of scanning the spider w
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import msgpack
 from scrapy.http import Request
 
-from ._scrapy_internals import build_request, request_fields
+from .._scrapy_internals import build_request, request_fields
+from .data import UnencodableError, describe_unencodable, pack_data, unpack_data
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scrapy import Spider
 
-_EXT_TUPLE = 1
-_EXT_SET = 2
-_EXT_FROZENSET = 3
-_EXT_NAIVE_DATETIME = 4
-
 _BASE_ATTRIBUTES = frozenset(Request.attributes)
-
-
-class UnencodableError(TypeError):
-    """A value, or a part of a request, that is not plain data."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
 
 
 class UndecodableError(ValueError):
     """Bytes that do not decode to a request of this spider."""
 
 
-def _default(obj: Any) -> Any:
-    # strict_types sends tuples and subclasses of builtins here, so that what comes back out has
-    # the same type (a tuple stays a tuple) or the plain base type (an OrderedDict becomes a dict).
-    if isinstance(obj, tuple):
-        return msgpack.ExtType(_EXT_TUPLE, pack_data(list(obj)))
-    if isinstance(obj, frozenset):
-        return msgpack.ExtType(_EXT_FROZENSET, pack_data(list(obj)))
-    if isinstance(obj, set):
-        return msgpack.ExtType(_EXT_SET, pack_data(list(obj)))
-    if isinstance(obj, dt.datetime):
-        if obj.tzinfo is None:
-            return msgpack.ExtType(_EXT_NAIVE_DATETIME, obj.isoformat().encode())
-        return msgpack.Timestamp.from_datetime(obj)
-    for base in (dict, list, str, bytes, int, float):
-        if isinstance(obj, base):
-            return base(obj)  # type: ignore[arg-type]
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    raise UnencodableError(f"{type(obj).__module__}.{type(obj).__qualname__} is not plain data")
-
-
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code == _EXT_TUPLE:
-        return tuple(unpack_data(data))
-    if code == _EXT_SET:
-        return set(unpack_data(data))
-    if code == _EXT_FROZENSET:
-        return frozenset(unpack_data(data))
-    if code == _EXT_NAIVE_DATETIME:
-        return dt.datetime.fromisoformat(data.decode())
-    raise ValueError(f"unknown extension type {code}")
-
-
-def pack_data(obj: Any) -> bytes:
-    """MessagePack ``obj``; raise :class:`UnencodableError` for anything but plain data."""
-    try:
-        packed: bytes = msgpack.packb(
-            obj, use_bin_type=True, strict_types=True, datetime=False, default=_default
-        )
-        return packed
-    except UnencodableError:
-        raise
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise UnencodableError(str(exc)) from None
-
-
-def unpack_data(data: bytes) -> Any:
-    """The inverse of :func:`pack_data`; never runs code."""
-    return msgpack.unpackb(
-        data, raw=False, strict_map_key=False, ext_hook=_ext_hook, timestamp=3, use_list=True
-    )
-
-
-def describe_unencodable(value: Mapping[str, Any], where: str) -> str:
-    """Name the first entry of ``value`` that is not data, for a log line a person can act on."""
-    for key, item in value.items():
-        try:
-            pack_data(item)
-        except UnencodableError as exc:
-            return f"{where}[{key!r}]: {exc.cause}"
-    return f"{where}: not plain data"
-
-
 # Field order puts the values that are usually set first, so that trailing defaults can be cut.
 _URL, _CALLBACK, _META, _PRIORITY, _DONT_FILTER, _METHOD, _HEADERS, _BODY = range(8)
 _COOKIES, _ENCODING, _ERRBACK, _FLAGS, _CB_KWARGS, _CLASS, _EXTRA = range(8, 15)
 _FIELD_COUNT = 15
+
+
+def url_and_priority(data: bytes) -> tuple[str, int]:
+    """The URL and priority of an encoded request, without rebuilding it (for tools)."""
+    try:
+        record = unpack_data(data)
+        return str(record[_URL]), int((record[_PRIORITY] if len(record) > _PRIORITY else 0) or 0)
+    except Exception as exc:
+        raise UndecodableError(f"not a request record: {exc}") from None
 
 
 class RequestCodec:

@@ -56,10 +56,6 @@ class ActorEvent:
     # (or an ActorEvent built by hand) a field of the wrong type reads as absent.
 
     @property
-    def is_migrating(self) -> bool:
-        return self.data.get("isMigrating") is True
-
-    @property
     def time_remaining(self) -> float | None:
         value = self.data.get("timeRemainingSecs")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:

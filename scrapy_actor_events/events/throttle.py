@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy.extensions.throttle import AutoThrottle
 from scrapy.utils.asyncio import create_looping_call
 
-from . import _scrapy_internals as internals
+from .. import _scrapy_internals as internals
+from .. import stats_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,10 +38,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STATS_EPISODES = "actor_events/throttle/episodes"
-STATS_SECONDS = "actor_events/throttle/seconds"
-STATS_MAX_DELAY = "actor_events/throttle/max_delay"
-STATS_PAUSED_SECONDS = "actor_events/throttle/paused_seconds"
 HOLD_REASON = "cpu overload"
 STEP_SECONDS = 1.0
 _UP, _DOWN = 2.0, 4.0
@@ -48,6 +45,7 @@ _UP, _DOWN = 2.0, 4.0
 
 @dataclass(frozen=True)
 class ThrottleOptions:
+    enabled: bool = True
     window: float = 5.0
     ratio: float = 0.4
     clear_ratio: float = 0.2
@@ -82,6 +80,7 @@ class OverloadThrottle:
         self.samples: deque[tuple[float, bool]] = deque()
         self.overloaded = False
         self.delay = 0.0
+        #: The delays applied in the current (or the last) overload episode, in order.
         self.delays_applied: list[float] = []
         self._user: _UserDelays | None = None
         self._since = 0.0
@@ -140,8 +139,9 @@ class OverloadThrottle:
             )
             self._since = self.clock()
             self.delay = 0.0
+            self.delays_applied = []  # the episode's own: its closing line reports its highest
             assert self.crawler.stats is not None
-            self.crawler.stats.inc_value(STATS_EPISODES)
+            self.crawler.stats.inc_value(stats_keys.THROTTLE_EPISODES)
         logger.info(
             "The platform reports the CPU overloaded (%.0f%% of the samples of the last %.0f s):"
             " slowing the crawl down%s.",
@@ -175,7 +175,7 @@ class OverloadThrottle:
 
     def _release_pause(self) -> None:
         if self._paused_since is not None:
-            self._record(STATS_PAUSED_SECONDS, self.clock() - self._paused_since)
+            self._record(stats_keys.THROTTLE_PAUSED_SECONDS, self.clock() - self._paused_since)
             self._paused_since = None
             self.hold.release(HOLD_REASON)
 
@@ -200,7 +200,7 @@ class OverloadThrottle:
             internals.wake_download_slots(engine)
         stats = self.crawler.stats
         assert stats is not None
-        stats.max_value(STATS_MAX_DELAY, round(delay, 3))
+        stats.max_value(stats_keys.THROTTLE_MAX_DELAY, round(delay, 3))
 
     def _restore(self) -> None:
         """Put back exactly what the user had, and end the episode."""
@@ -216,7 +216,7 @@ class OverloadThrottle:
             slot.delay = user.slots.get(key, user.default)
         internals.wake_download_slots(engine)
         seconds = self.clock() - self._since
-        self._record(STATS_SECONDS, seconds)
+        self._record(stats_keys.THROTTLE_SECONDS, seconds)
         highest = max(self.delays_applied, default=0.0)
         logger.info(
             "The CPU is clear again: the crawl is back to its configured speed after %.1f s"

@@ -19,18 +19,12 @@ Commands::
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-
-from ._async import call_later
 
 Output = Callable[[str], None]
 
@@ -253,68 +247,6 @@ class EventsServer:
         return True
 
 
-class EventsServerError(RuntimeError):
-    """The events server child process could not start or is gone."""
-
-
-class EventsServerProcess:
-    """``scrapy-actor-events events`` in a child process, driven through its stdin (for
-    ``rehearse``: the crawl being rehearsed runs Twisted's reactor, this process does not)."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scrapy_actor_events", "events", "--port", "0"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-        deadline = time.monotonic() + 20
-        while not (url := self._find("listening ")):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise EventsServerError(
-                    "Could not start the local events server: " + " | ".join(self.lines[-5:])
-                )
-            time.sleep(0.05)
-        self.url = url.split()[1]
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self.lines.append(line.strip())
-
-    def _find(self, prefix: str) -> str | None:
-        with self._lock:
-            return next((line for line in self.lines if line.startswith(prefix)), None)
-
-    def connections(self) -> int:
-        with self._lock:
-            return sum(1 for line in self.lines if line.startswith("open "))
-
-    def send(self, command: str) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(command + "\n")
-            self.proc.stdin.flush()
-        except OSError as exc:
-            raise EventsServerError(f"The local events server is gone ({exc})") from None
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.send("quit")
-                self.proc.wait(timeout=5)
-            except (EventsServerError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-
-
 def tls_context(certificate: str, key: str) -> Any:
     """Server TLS from PEM files (for wss://)."""
     from twisted.internet import ssl
@@ -331,12 +263,11 @@ def serve(
     tls: Any = None,
 ) -> int:
     """Run the server with a prompt on stdin until ``quit`` or end of input."""
+    from twisted.internet import reactor as installed
     from twisted.internet import stdio
     from twisted.protocols.basic import LineReceiver
 
-    from ._async import get_reactor
-
-    reactor = get_reactor()
+    reactor: Any = installed  # typed as the interface of one method group only
 
     server = EventsServer(reactor, cpu_interval=cpu_interval)
     server.listen(port, tls=tls)
@@ -365,7 +296,7 @@ def serve(
 
     def start_schedule() -> None:
         for delay, line in schedule:
-            call_later(delay, server.command, line)
+            reactor.callLater(delay, server.command, line)
 
     if schedule:
         server.on_first_connection = start_schedule

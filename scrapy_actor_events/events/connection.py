@@ -23,7 +23,7 @@ from autobahn.twisted.websocket import (
 )
 from twisted.internet.protocol import ReconnectingClientFactory
 
-from .events import ActorEvent, parse_message
+from .messages import ActorEvent, parse_message
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ Listener = Callable[[ActorEvent], None]
 
 @dataclass(frozen=True)
 class SocketOptions:
-    url: str
+    #: ``ACTOR_EVENTS_WEBSOCKET_URL``; None: no platform events (a local run).
+    url: str | None = None
     ca_file: str | None = None
     ping_interval: int = 10
     ping_timeout: int = 5
@@ -49,7 +50,7 @@ class SocketOptions:
 
     def describe(self) -> str:
         """The URL without credentials or query (tokens may ride in either)."""
-        parts = urlsplit(self.url)
+        parts = urlsplit(self.url or "")
         host = parts.hostname or "?"
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{host}{port}{parts.path}"
@@ -133,9 +134,7 @@ class EventsConnection:
     def __init__(self, options: SocketOptions) -> None:
         self.options = options
         self.listeners: list[Listener] = []
-        self.connections_opened = 0
         self.open_protocol: _Protocol | None = None
-        self.reconnect_delays: list[float] = []
         self._factory: _Factory | None = None
         self._connector: Any = None
         self._refused_logged = False
@@ -143,6 +142,8 @@ class EventsConnection:
     @classmethod
     def listen(cls, options: SocketOptions, listener: Listener) -> EventsConnection:
         """Add ``listener`` to the process's connection to ``options.url``, opening it if needed."""
+        if not options.url:
+            raise ValueError("the events socket needs a URL (ACTOR_EVENTS_WEBSOCKET_URL)")
         connection = cls._by_url.get(options.url)
         if connection is None:
             connection = cls(options)
@@ -159,8 +160,9 @@ class EventsConnection:
             self.close()
 
     def close(self) -> None:
-        if EventsConnection._by_url.get(self.options.url) is self:
-            del EventsConnection._by_url[self.options.url]
+        url = self.options.url or ""
+        if EventsConnection._by_url.get(url) is self:
+            del EventsConnection._by_url[url]
         if self._factory is not None:
             self._factory.stopTrying()
         if self.open_protocol is not None:
@@ -180,7 +182,6 @@ class EventsConnection:
 
     def _opened(self, protocol: _Protocol) -> None:
         self.open_protocol = protocol
-        self.connections_opened += 1
         logger.info("Listening to Actor events on %s", self.options.describe())
 
     def _closed(
@@ -216,7 +217,6 @@ class EventsConnection:
         )
 
     def _retrying(self, delay: float) -> None:
-        self.reconnect_delays.append(delay)
         logger.debug("Reconnecting to the events socket in %.1f s", delay)
 
     def _dispatch(self, event: ActorEvent) -> None:

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ._async import gather_bounded, run_in_thread
-from .snapshot import Manifest, UnreadableCheckpoint, decode_segment
+from scrapy.utils.asyncio import run_in_thread
+
+from .._async import gather_bounded
+from .format import Manifest, UnreadableCheckpoint, decode_segment
 
 if TYPE_CHECKING:
-    from .store.base import KeyValueStore
+    from ..store.base import KeyValueStore
 
 logger = logging.getLogger(__name__)
 

@@ -19,42 +19,35 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from scrapy.utils.asyncio import run_in_thread
 from twisted.internet.defer import Deferred
 
-from ._async import gather_bounded, run_in_thread, start_task
-from .checkpoint_reader import Restored, read_checkpoint
-from .snapshot import (
-    BASE,
-    DELTA,
+from .. import stats_keys
+from .._async import gather_bounded, start_task
+from ..store.base import BINARY, JSON
+from .format import (
     ChunkRef,
     Manifest,
+    SegmentKind,
     SegmentRef,
+    aside_key,
     chunk_prefix,
     chunk_refs,
     encode_segment,
     parse_chunk_key,
     split_chunks,
 )
-from .store.base import BINARY, JSON
+from .options import URGENT_TRIGGERS, Trigger
+from .reader import Restored, read_checkpoint
 
 if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
-    from .config import Config
+    from ..store.base import KeyValueStore
     from .frontier import FrontierCapture
-    from .store.base import KeyValueStore
+    from .options import CheckpointOptions
 
 logger = logging.getLogger(__name__)
-
-STATS_COUNT = "actor_events/checkpoint/count"
-STATS_FAILED = "actor_events/checkpoint/failed"
-STATS_BYTES = "actor_events/checkpoint/bytes"
-STATS_LAST_BYTES = "actor_events/checkpoint/last_bytes"
-STATS_LAST_MS = "actor_events/checkpoint/last_duration_ms"
-
-#: Triggers with a deadline (a kill in seconds, a closing spider): their checkpoint writes what
-#: changed and never folds the deltas into a new base, which costs the size of the whole crawl.
-URGENT_TRIGGERS = frozenset({"migrating", "aborting", "close"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +56,7 @@ class CheckpointResult:
 
     saved: bool
     generation: int = 0
-    kind: str = ""
+    kind: SegmentKind | None = None
     pending: int = 0
     in_flight: int = 0
     seen: int = 0
@@ -84,6 +77,11 @@ class CaptureSource(Protocol):
         ...
 
 
+def describe_triggers(triggers: frozenset[Trigger]) -> str:
+    """The triggers one checkpoint served, as its manifest records them: ``migrating+timer``."""
+    return "+".join(sorted(triggers))
+
+
 def _mb(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.1f} kB"
 
@@ -96,7 +94,7 @@ class Checkpointer:
         store: KeyValueStore,
         key: str,
         spider_name: str,
-        config: Config,
+        options: CheckpointOptions,
         stats: StatsCollector,
         store_ref: str | None = None,
     ) -> None:
@@ -104,22 +102,21 @@ class Checkpointer:
         self.store_ref = store_ref
         self.key = key
         self.spider_name = spider_name
-        self.config = config
+        self.options = options
         self.stats = stats
         self.source: CaptureSource | None = None
         self.writes_enabled = True
         self.manifest: Manifest | None = None
         self._min_generation = 0
-        self._waiters: list[tuple[Deferred[CheckpointResult], str, str | None]] = []
+        self._waiters: list[tuple[Deferred[CheckpointResult], Trigger, str | None]] = []
         self._busy = False
-        self._count = 0
 
     # -- reading ------------------------------------------------------------------------------
 
     async def read(self) -> Restored | None:
         """The newest checkpoint under the key, or None; raises :class:`UnreadableCheckpoint`."""
         return await read_checkpoint(
-            self.store, self.key, self.spider_name, self.store_ref, self.config.upload_concurrency
+            self.store, self.key, self.spider_name, self.store_ref, self.options.upload_concurrency
         )
 
     def adopt(self, manifest: Manifest | None) -> None:
@@ -130,7 +127,7 @@ class Checkpointer:
         """Copy the unreadable manifest to ``<key>.unreadable-<time>``; write above its chunks."""
         if data is None:
             data = await self.store.get(self.key) or b""
-        aside = f"{self.key}.unreadable-{datetime.now(UTC):%Y%m%d%H%M%S}"
+        aside = aside_key(self.key, f"{datetime.now(UTC):%Y%m%d%H%M%S}")
         await self.store.put(aside, data, BINARY)
         self._min_generation = await self._highest_chunk_generation()
         return aside
@@ -144,7 +141,20 @@ class Checkpointer:
         return max(generations, default=0)
 
     async def collect_garbage(self) -> int:
-        """Delete chunk records of this key that the current manifest does not point at."""
+        """Delete chunk records of this key that the current manifest does not point at.
+
+        A failure is logged, not raised: the records are removed on a later start.
+        """
+        try:
+            removed = await self._delete_stale_chunks()
+        except Exception as exc:
+            logger.warning("Could not clean up old chunks of %s: %s", self.key, exc)
+            return 0
+        if removed:
+            logger.debug("Removed %d chunk records no checkpoint points at", removed)
+        return removed
+
+    async def _delete_stale_chunks(self) -> int:
         if self.manifest is None:
             return 0
         keep = self.manifest.chunk_keys
@@ -156,12 +166,14 @@ class Checkpointer:
         # New chunks go above every generation found, even one whose deletion fails below.
         self._min_generation = max([self._min_generation, *(g for g, _ in chunks.values())])
         stale = [partial(self.store.delete, k) for k in sorted(chunks) if k not in keep]
-        await gather_bounded(stale, self.config.upload_concurrency)
+        await gather_bounded(stale, self.options.upload_concurrency)
         return len(stale)
 
     # -- writing ------------------------------------------------------------------------------
 
-    def request(self, trigger: str, close_reason: str | None = None) -> Deferred[CheckpointResult]:
+    def request(
+        self, trigger: Trigger, close_reason: str | None = None
+    ) -> Deferred[CheckpointResult]:
         """Ask for a checkpoint; fires when one that started after this call has finished."""
         d: Deferred[CheckpointResult] = Deferred()
         if not self.writes_enabled or self.source is None:
@@ -181,10 +193,10 @@ class Checkpointer:
         try:
             while self._waiters and self.writes_enabled:
                 waiters, self._waiters = self._waiters, []
-                triggers = sorted({t for _, t, _ in waiters})
+                triggers = frozenset(t for _, t, _ in waiters)
                 close_reason = next((r for _, _, r in reversed(waiters) if r is not None), None)
                 try:
-                    result = await self._take("+".join(triggers), close_reason)
+                    result = await self._take(triggers, close_reason)
                 except BaseException:  # cancelled: answer everyone rather than leave them waiting
                     cancelled = CheckpointResult(saved=False, error="the checkpoint was cancelled")
                     waiters, self._waiters = waiters + self._waiters, []
@@ -199,27 +211,29 @@ class Checkpointer:
         finally:
             self._busy = False
 
-    def _wants_base(self, trigger: str) -> bool:
+    def _wants_base(self, triggers: frozenset[Trigger]) -> bool:
         if self.manifest is None:
             return True
-        if URGENT_TRIGGERS.intersection(trigger.split("+")):
+        if URGENT_TRIGGERS & triggers:
             return False  # folding waits for the next periodic checkpoint
         deltas = self.manifest.segments[1:]
-        if len(deltas) >= self.config.max_deltas:
+        if len(deltas) >= self.options.max_deltas:
             return True
         # Fold the deltas in once they outweigh the base: restore time and store size stay bounded.
         return sum(s.stored_size for s in deltas) > self.manifest.segments[0].stored_size
 
-    async def _take(self, trigger: str, close_reason: str | None) -> CheckpointResult:
+    async def _take(
+        self, triggers: frozenset[Trigger], close_reason: str | None
+    ) -> CheckpointResult:
         assert self.source is not None
         started = time.perf_counter()
         captured_at = datetime.now(UTC).isoformat()
-        capture, crawl = await self.source.capture(self._wants_base(trigger))
+        capture, crawl = await self.source.capture(self._wants_base(triggers))
         previous = self.manifest
         generation = max(previous.generation if previous else 0, self._min_generation) + 1
         try:
             manifest, written = await self._write(
-                capture, crawl, generation, captured_at, trigger, close_reason
+                capture, crawl, generation, captured_at, triggers, close_reason
             )
         except BaseException as exc:
             # Its records may be in the store, or arrive later: never reuse this generation.
@@ -229,12 +243,11 @@ class Checkpointer:
                 raise
             return CheckpointResult(saved=False, error=str(exc))
         self.manifest = manifest
-        self._count += 1
         duration_ms = (time.perf_counter() - started) * 1000
-        self.stats.inc_value(STATS_COUNT)
-        self.stats.inc_value(STATS_BYTES, written)
-        self.stats.set_value(STATS_LAST_BYTES, written)
-        self.stats.set_value(STATS_LAST_MS, round(duration_ms, 1))
+        self.stats.inc_value(stats_keys.CHECKPOINT_COUNT)
+        self.stats.inc_value(stats_keys.CHECKPOINT_BYTES, written)
+        self.stats.set_value(stats_keys.CHECKPOINT_LAST_BYTES, written)
+        self.stats.set_value(stats_keys.CHECKPOINT_LAST_MS, round(duration_ms, 1))
         logger.info(
             "Checkpoint %d saved to %s: %s pending, %s in flight, %s seen, %s in %d ms (%s, %s)",
             generation,
@@ -245,7 +258,7 @@ class Checkpointer:
             _mb(written),
             duration_ms,
             capture.kind,
-            trigger,
+            describe_triggers(triggers),
         )
         if previous is not None:
             await self._delete_unreferenced(previous, manifest)
@@ -262,7 +275,7 @@ class Checkpointer:
 
     def _failed(self, capture: FrontierCapture, exc: BaseException) -> None:
         assert self.source is not None
-        self.stats.inc_value(STATS_FAILED)
+        self.stats.inc_value(stats_keys.CHECKPOINT_FAILED)
         self.source.failed(capture)
         logger.error(
             "Checkpoint could not be saved to %s (%s). The previous checkpoint stays valid;"
@@ -277,7 +290,7 @@ class Checkpointer:
         crawl: bytes,
         generation: int,
         captured_at: str,
-        trigger: str,
+        triggers: frozenset[Trigger],
         close_reason: str | None,
     ) -> tuple[Manifest, int]:
         payload = {
@@ -286,7 +299,7 @@ class Checkpointer:
             "crawl": crawl,
             **capture.payload(),
         }
-        level, chunk_bytes = self.config.compression_level, self.config.chunk_bytes
+        level, chunk_bytes = self.options.compression_level, self.options.chunk_bytes
 
         def encode() -> tuple[list[bytes], tuple[ChunkRef, ...], int]:
             data, raw_size = encode_segment(payload, level)
@@ -297,18 +310,22 @@ class Checkpointer:
         chunks, refs, raw_size = await run_in_thread(encode)
         await gather_bounded(
             [partial(self.store.put, r.key, c, BINARY) for r, c in zip(refs, chunks, strict=True)],
-            self.config.upload_concurrency,
+            self.options.upload_concurrency,
         )
         segment = SegmentRef(
             generation=generation, kind=capture.kind, raw_size=raw_size, chunks=refs
         )
-        kept = () if capture.kind == BASE or self.manifest is None else self.manifest.segments
+        kept = (
+            ()
+            if capture.kind == SegmentKind.BASE or self.manifest is None
+            else self.manifest.segments
+        )
         manifest = Manifest(
             key=self.key,
             spider=self.spider_name,
             generation=generation,
             created_at=captured_at,
-            trigger=trigger,
+            trigger=describe_triggers(triggers),
             close_reason=close_reason,
             segments=(*kept, segment),
             summary=self._summary(capture),
@@ -319,23 +336,19 @@ class Checkpointer:
 
     def _summary(self, capture: FrontierCapture) -> dict[str, Any]:
         stats = self.stats.get_stats()
-        main = (
-            "item_scraped_count",
-            "response_received_count",
-            "request_depth_max",
-            "scheduler/enqueued",
-        )
         return {
             "pending": capture.pending,
             "in_flight": capture.in_flight,
             "seen": capture.seen,
-            "stats": {k: stats[k] for k in main if isinstance(stats.get(k), (int, float))},
+            "stats": {
+                k: stats[k] for k in stats_keys.SUMMARY if isinstance(stats.get(k), (int, float))
+            },
         }
 
     async def _delete_unreferenced(self, previous: Manifest, current: Manifest) -> None:
         stale = [partial(self.store.delete, k) for k in previous.chunk_keys - current.chunk_keys]
         try:
-            await gather_bounded(stale, self.config.upload_concurrency)
+            await gather_bounded(stale, self.options.upload_concurrency)
         except Exception as exc:
             logger.warning(
                 "Could not delete %d old chunks (%s); they are removed on the next start.",
@@ -344,4 +357,4 @@ class Checkpointer:
             )
 
 
-__all__ = ["DELTA", "CheckpointResult", "Checkpointer", "Restored"]
+__all__ = ["CheckpointResult", "Checkpointer", "Restored"]

@@ -1,33 +1,29 @@
 """The demo: crawl a local site with the example project, kill it with SIGKILL, resume it.
 
-It serves :class:`~.demo_site.DemoSite` on 127.0.0.1, runs ``scrapy crawl links`` from
+It serves :class:`~.site.DemoSite` on 127.0.0.1, runs ``scrapy crawl links`` from
 ``example_project/`` with checkpoints in the local store, kills the process the way a platform
 migration does, runs it again on the same storage and prints what survived. Fully offline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .demo_site import DemoSite
+from ..store.local import LocalKeyValueStore
+from .harness import CrawlRun, crawl_environment, run_crawl, scrapy_command
+from .inspection import delete_checkpoint, records_of
+from .site import DemoSite
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_PROJECT = REPO_ROOT / "example_project"
 KEY = "SCRAPY_STATE_links"
-
-
-@dataclass
-class RunResult:
-    returncode: int
-    killed: bool
-    pages: int
 
 
 def find_project(path: str | None) -> Path:
@@ -40,53 +36,47 @@ def find_project(path: str | None) -> Path:
     return project
 
 
-def _echo(stream: object, lines: list[str], verbose: bool) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        lines.append(line)
+def _echo(verbose: bool) -> Callable[[str], None]:
+    def echo(line: str) -> None:
         if verbose or "[scrapy_actor_events." in line or "Closing spider" in line:
             sys.stdout.write("    | " + line.split("] ", 1)[-1] if "] " in line else line)
             sys.stdout.flush()
 
-
-def run_crawl(
-    project: Path,
-    site: DemoSite,
-    env: dict[str, str],
-    kill_after_pages: int | None,
-    verbose: bool,
-) -> RunResult:
-    start_hits = sum(site.log.counts().values())
-    cmd = [sys.executable, "-m", "scrapy", "crawl", "links", "-a", f"start_url={site.url}/"]
-    lines: list[str] = []
-    with subprocess.Popen(
-        cmd, cwd=project, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    ) as proc:
-        reader = threading.Thread(target=_echo, args=(proc.stderr, lines, verbose), daemon=True)
-        reader.start()
-        killed = False
-        while proc.poll() is None:
-            pages = sum(site.log.counts().values()) - start_hits
-            if kill_after_pages is not None and pages >= kill_after_pages:
-                proc.send_signal(signal.SIGKILL)
-                killed = True
-                break
-            time.sleep(0.01)
-        proc.wait()
-        reader.join(timeout=5)
-    pages = sum(site.log.counts().values()) - start_hits
-    return RunResult(proc.returncode, killed, pages)
+    return echo
 
 
-def clear_local_checkpoint(storage: Path, key: str) -> int:
-    folder = storage / "key_value_stores" / "default"
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    for path in folder.iterdir():
-        if path.name == key or path.name.startswith((f"{key}.", f"{key}.part-")):
-            path.unlink()
-            removed += 1
-    return removed
+def crawl_once(
+    project: Path, site: DemoSite, env: dict[str, str], kill_after_pages: int | None, verbose: bool
+) -> tuple[CrawlRun, int]:
+    """One run of the crawl; SIGKILLed once the site has served ``kill_after_pages`` pages."""
+
+    def pages() -> int:
+        return sum(site.log.counts().values())
+
+    before = pages()
+    run = run_crawl(
+        scrapy_command("links", "-a", f"start_url={site.url}/"),
+        env=env,
+        cwd=project,
+        kill_when=None
+        if kill_after_pages is None
+        else lambda: pages() - before >= kill_after_pages,
+        on_line=_echo(verbose),
+    )
+    return run, pages() - before
+
+
+def clear_checkpoint(storage: Path, key: str) -> int:
+    """Delete the previous demo's checkpoint; how many records it had."""
+
+    async def clear() -> int:
+        store = LocalKeyValueStore(storage)
+        has_manifest, chunks, _ = await records_of(store, key)
+        if has_manifest or chunks:
+            await delete_checkpoint(store, key, chunks, 8)
+        return int(has_manifest) + len(chunks)
+
+    return asyncio.run(clear())
 
 
 def main(
@@ -99,15 +89,14 @@ def main(
 ) -> int:
     project_dir = find_project(project)
     storage_dir = Path(storage).resolve()
-    cleared = clear_local_checkpoint(storage_dir, KEY)
-    env = {
-        **os.environ,
-        "APIFY_LOCAL_STORAGE_DIR": str(storage_dir),
-        "APIFY_PERSIST_STATE_INTERVAL_MILLIS": os.environ.get(
+    cleared = clear_checkpoint(storage_dir, KEY)
+    env = crawl_environment(
+        storage_dir,
+        pythonpath=[REPO_ROOT],
+        APIFY_PERSIST_STATE_INTERVAL_MILLIS=os.environ.get(
             "APIFY_PERSIST_STATE_INTERVAL_MILLIS", "1000"
         ),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-    }
+    )
     print("scrapy-actor-events demo: a crawl that survives SIGKILL")
     if cleared:
         print(f"  (removed the previous demo checkpoint {KEY} from {storage_dir})")
@@ -115,10 +104,10 @@ def main(
         print(f"  site: {pages} linked pages (with redirects and duplicate links) at {site.url}/")
         print(f"  checkpoints: {storage_dir}/key_value_stores/default/{KEY}, every second")
         print(f"\n1. Crawling, then killing the process with SIGKILL after {kill_after} pages...")
-        first = run_crawl(project_dir, site, env, kill_after, verbose)
-        print(f"   killed after {first.pages} requests (exit status {first.returncode})")
+        first, fetched = crawl_once(project_dir, site, env, kill_after, verbose)
+        print(f"   killed after {fetched} requests (exit status {first.returncode})")
         print("\n2. Running the same crawl again on the same storage...")
-        second = run_crawl(project_dir, site, env, None, verbose)
+        second, _ = crawl_once(project_dir, site, env, None, verbose)
         counts = site.log.counts()
     lost = [f"/p/{n}" for n in range(pages) if f"/p/{n}" not in counts]
     twice = sum(1 for c in counts.values() if c > 1)

@@ -1,6 +1,7 @@
 """The command line: ``scrapy-actor-events`` or ``python -m scrapy_actor_events``.
 
-This module only wires argparse to the commands' modules. Exit codes: see :mod:`.exit_codes`.
+This module only wires argparse to the commands' modules. Exit codes: see
+:mod:`scrapy_actor_events.exit_codes`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from . import __version__
+from .. import __version__
+from ..exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,7 +32,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _site(args: argparse.Namespace) -> int:
-    from .demo_site import DemoSite
+    from .site import DemoSite
 
     with DemoSite(pages=args.pages, delay=args.delay, port=args.port, seed=args.seed) as site:
         print(f"Serving {args.pages} linked pages at {site.url}/ (Ctrl+C to stop)", flush=True)
@@ -38,7 +40,7 @@ def _site(args: argparse.Namespace) -> int:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
-            return 0
+            return ExitCode.OK
 
 
 def _events(args: argparse.Namespace) -> int:
@@ -48,12 +50,12 @@ def _events(args: argparse.Namespace) -> int:
         schedule = [(float(seconds), command) for seconds, command in args.at]
     except ValueError:
         print("--at takes SECONDS and a COMMAND, e.g. --at 30 'migrating 10'", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     tls = None
     if args.certificate or args.key:
         if not (args.certificate and args.key):
             print("wss needs both --certificate and --key", file=sys.stderr)
-            return 2
+            return ExitCode.USAGE
         from .events_server import tls_context
 
         tls = tls_context(args.certificate, args.key)
@@ -98,6 +100,8 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .rehearsal import Mode
+
     parser = argparse.ArgumentParser(
         prog="scrapy-actor-events",
         description="Checkpoint and resume Scrapy crawls on the Apify platform.",
@@ -172,19 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mode = rehearse.add_mutually_exclusive_group()
     mode.add_argument(
-        "--migrate", dest="mode", action="store_const", const="migrate", help="(the default)"
+        "--migrate", dest="mode", action="store_const", const=Mode.MIGRATE, help="(the default)"
     )
     mode.add_argument(
-        "--abort", dest="mode", action="store_const", const="abort", help="send aborting"
+        "--abort", dest="mode", action="store_const", const=Mode.ABORT, help="send aborting"
     )
     mode.add_argument(
         "--overload",
         dest="mode",
         action="store_const",
-        const="overload",
+        const=Mode.OVERLOAD,
         help="send systemInfo with isCpuOverloaded for --overload-seconds",
     )
-    rehearse.set_defaults(mode="migrate")
+    rehearse.set_defaults(mode=Mode.MIGRATE)
     rehearse.add_argument(
         "--after", type=float, help="send the event after SECONDS (default 10)", metavar="SECONDS"
     )

@@ -9,38 +9,44 @@ into a ``Request``, no spider is needed.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .checkpoint_reader import read_checkpoint
-from .codec import _PRIORITY, _URL, unpack_data  # the record layout lives in the codec
-from .config import DEFAULT_KEY_PREFIX
-from .crawl_state import CrawlState
-from .snapshot import Manifest, UnreadableCheckpoint, chunk_prefix, parse_chunk_key
+from .. import stats_keys
+from .._async import gather_bounded
+from ..checkpoint.codec import UndecodableError, url_and_priority
+from ..checkpoint.crawl_state import CrawlState
+from ..checkpoint.format import (
+    ASIDE_INFIX,
+    DEFAULT_KEY_PREFIX,
+    Manifest,
+    UnreadableCheckpoint,
+    chunk_owner,
+    chunk_prefix,
+    parse_chunk_key,
+)
+from ..checkpoint.reader import read_checkpoint
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .store.base import KeyValueStore
+    from ..store.base import KeyValueStore
 
 #: Stats shown by ``inspect`` without ``--json`` (which shows them all).
 MAIN_STATS = (
-    "item_scraped_count",
-    "response_received_count",
-    "downloader/request_count",
-    "scheduler/enqueued",
-    "request_depth_max",
-    "actor_events/checkpoint/count",
-    "actor_events/checkpoint/failed",
-    "actor_events/requests/unserializable",
-    "actor_events/restore/requests",
-    "start_time",
+    stats_keys.ITEMS,
+    stats_keys.RESPONSES,
+    stats_keys.DOWNLOADS,
+    stats_keys.ENQUEUED[0],
+    stats_keys.DEPTH_MAX,
+    stats_keys.CHECKPOINT_COUNT,
+    stats_keys.CHECKPOINT_FAILED,
+    stats_keys.REQUESTS_UNSERIALIZABLE,
+    stats_keys.RESTORE_REQUESTS,
+    stats_keys.START_TIME,
 )
 TOP = 10
-
-_CHUNK_RE = re.compile(r"^(.+)\.part-\d+-\d+$")
 
 
 @dataclass
@@ -114,10 +120,10 @@ async def read_manifest(store: KeyValueStore, key: str) -> tuple[Manifest, int] 
     return Manifest.from_bytes(key, data), len(data)
 
 
-async def read_report(store: KeyValueStore, key: str, config: Config) -> CheckpointReport | None:
+async def read_report(store: KeyValueStore, key: str, concurrency: int) -> CheckpointReport | None:
     """What the checkpoint under ``key`` holds; raises :class:`.UnreadableCheckpoint`."""
     # Any spider's checkpoint: the tool looks inside it; the store must still be this one.
-    restored = await read_checkpoint(store, key, None, store.ref, config.upload_concurrency)
+    restored = await read_checkpoint(store, key, None, store.ref, concurrency)
     if restored is None:
         return None
     manifest = restored.manifest
@@ -129,13 +135,11 @@ async def read_report(store: KeyValueStore, key: str, config: Config) -> Checkpo
     priorities: Counter[int] = Counter()
     for data in restored.records:
         try:
-            record = unpack_data(data)
-            url = record[_URL]
-            priority = record[_PRIORITY] if len(record) > _PRIORITY else 0
-        except Exception as exc:
+            url, priority = url_and_priority(data)
+        except UndecodableError as exc:
             raise UnreadableCheckpoint(key, f"a request record is malformed ({exc})") from None
-        domains[urlsplit(str(url)).hostname or "(no host)"] += 1
-        priorities[int(priority or 0)] += 1
+        domains[urlsplit(url).hostname or "(no host)"] += 1
+        priorities[priority] += 1
     in_flight = min(int(crawl.get("in_flight") or 0), len(restored.records))
     start = crawl.get("start") or {}
     state = crawl.get("state")
@@ -168,7 +172,7 @@ def checkpoint_keys(keys: list[str]) -> list[str]:
     """Of a store's keys, those that may be checkpoint manifests: keys with chunk records, and
     keys named like the default ``SCRAPY_STATE_<spider>``."""
     present = set(keys)
-    candidates = {m.group(1) for k in keys if (m := _CHUNK_RE.match(k))} & present
+    candidates = {owner for k in keys if (owner := chunk_owner(k)) is not None} & present
     candidates |= {k for k in keys if k.startswith(DEFAULT_KEY_PREFIX) and "." not in k}
     return sorted(candidates)
 
@@ -192,5 +196,17 @@ async def list_checkpoints(store: KeyValueStore) -> list[ListedCheckpoint]:
 async def records_of(store: KeyValueStore, key: str) -> tuple[bool, list[str], list[str]]:
     """Whether ``key`` has a manifest, its chunk records, and copies set aside as unreadable."""
     chunks = [k for k in await store.list_keys(chunk_prefix(key)) if parse_chunk_key(key, k)]
-    aside = await store.list_keys(f"{key}.unreadable-")
+    aside = await store.list_keys(f"{key}{ASIDE_INFIX}")
     return await store.get(key) is not None, chunks, aside
+
+
+async def delete_checkpoint(
+    store: KeyValueStore, key: str, chunks: list[str], concurrency: int
+) -> None:
+    """Delete the manifest under ``key``, then ``chunks`` (:func:`records_of`).
+
+    The manifest first: a deletion cut short leaves chunks no manifest points at (the next one
+    removes them), never a manifest pointing at missing chunks.
+    """
+    await store.delete(key)
+    await gather_bounded([partial(store.delete, c) for c in chunks], concurrency)

@@ -13,8 +13,10 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from . import _scrapy_internals as internals
-from ._async import sleep
+from scrapy.utils.asyncio import sleep
+
+from .. import _scrapy_internals as internals
+from .format import SegmentKind
 from .frontier import FrontierCapture
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ _POLL_SECONDS = 0.002
 
 
 class CrawlCut:
-    """Captures the crawl for the checkpointer (a :class:`~.checkpointer.CaptureSource`)."""
+    """Captures the crawl for the checkpoint writer (a :class:`~.writer.CaptureSource`)."""
 
     def __init__(
         self,
@@ -50,7 +52,7 @@ class CrawlCut:
         release = await self._between_callbacks()
         try:
             if self.frontier is None:
-                capture = FrontierCapture("base", [], [], [], None, 0, 0, 0, 0)
+                capture = FrontierCapture(SegmentKind.BASE, [], [], [], None, 0, 0, 0, 0)
             else:
                 capture = self.frontier.capture(full=base)
             return capture, self.crawl_state.capture(self.spider, capture.in_flight)

@@ -22,18 +22,18 @@ import json
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
-from .download_log import FETCHED
-from .events_server import EventsServerError, EventsServerProcess
+from ..download_log import FETCHED
+from ..exit_codes import ExitCode
+from .harness import EventsServerError, EventsServerProcess, crawl_environment, run_crawl
 
 if TYPE_CHECKING:
     import argparse
@@ -41,11 +41,23 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MODES = ("migrate", "abort", "overload")
-#: Variables of the platform (and of this package) not passed on to the rehearsed crawl: it must
-#: checkpoint to the rehearsal's own local storage, and get its events from the rehearsal.
-_PLATFORM_PREFIXES = ("APIFY_", "ACTOR_", "CRAWLEE_")
-_POLL = 0.05
+
+class Mode(StrEnum):
+    MIGRATE = "migrate"
+    ABORT = "abort"
+    OVERLOAD = "overload"
+
+
+#: What the progress line says once the event is sent, per mode.
+_COUNTDOWN = {
+    Mode.MIGRATE: "migrating sent, SIGKILL",
+    Mode.ABORT: "aborting sent, SIGKILL",
+    Mode.OVERLOAD: "CPU overloaded, clears",
+}
+
+
+#: How often the rehearsal looks at the crawl (and rewrites the progress line).
+_POLL_SECONDS = 0.05
 
 
 class RehearsalError(Exception):
@@ -56,7 +68,7 @@ class RehearsalError(Exception):
 class RehearsalOptions:
     command: list[str]
     storage: Path
-    mode: str = "migrate"
+    mode: Mode = Mode.MIGRATE
     after_seconds: float | None = None
     after_pages: int | None = None
     time_remaining: float = 5.0
@@ -119,26 +131,12 @@ def _system_info(overloaded: bool) -> str:
     return "raw " + json.dumps({"name": "systemInfo", "createdAt": data["createdAt"], "data": data})
 
 
-def crawl_environment(storage: Path, events_url: str, download_log: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_PLATFORM_PREFIXES)}
-    env.update(
-        APIFY_LOCAL_STORAGE_DIR=str(storage),
-        ACTOR_EVENTS_WEBSOCKET_URL=events_url,
-        ACTOR_EVENTS_DOWNLOAD_LOG=str(download_log),
-        PYTHONUNBUFFERED="1",
-    )
-    for name in ("APIFY_PERSIST_STATE_INTERVAL_MILLIS", "CRAWLEE_PERSIST_STATE_INTERVAL_MILLIS"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
-
-
 class Rehearser:
     """Runs the rehearsal; ``progress`` gets a status line about twice a second."""
 
     def __init__(self, options: RehearsalOptions, progress: Callable[[str], None]) -> None:
-        if options.mode not in MODES:
-            raise RehearsalError(f"mode must be one of {', '.join(MODES)}")
+        if options.mode not in set(Mode):
+            raise RehearsalError(f"mode must be one of {', '.join(Mode)}")
         if not options.command:
             raise RehearsalError("Give the crawl command after --, e.g. -- scrapy crawl myspider")
         if shutil.which(options.command[0]) is None and not os.path.exists(options.command[0]):
@@ -164,7 +162,11 @@ class Rehearser:
         except EventsServerError as exc:
             raise RehearsalError(str(exc)) from None
         try:
-            env = crawl_environment(options.storage, server.url, log)
+            env = crawl_environment(
+                options.storage,
+                ACTOR_EVENTS_WEBSOCKET_URL=server.url,
+                ACTOR_EVENTS_DOWNLOAD_LOG=str(log),
+            )
             counter = PageCounter(log)
             first = self._run(1, env, server, counter, send_event=True)
             if not first.event_sent:
@@ -175,7 +177,7 @@ class Rehearser:
                     + f". Exit status {first.returncode}; its log: {first.log_path}."
                     " Try a smaller --after or --after-pages."
                 )  # fmt: skip
-            if options.mode != "overload":
+            if options.mode != Mode.OVERLOAD:
                 self._run(2, env, server, counter, send_event=False)
         finally:
             server.close()
@@ -196,48 +198,51 @@ class Rehearser:
         connections_before = server.connections()
         pages_before = counter.update()
         started = time.monotonic()
-        deadline: float | None = None  # of the kill (migrate, abort) or the overload's end
+        # Of the kill (migrate, abort) or of the overload's end, once the event is sent.
+        deadline: float | None = None
         next_tick = 0.0
-        with _output(log_path, options.verbose) as output:
-            proc = subprocess.Popen(
-                options.command,
-                cwd=options.cwd,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-            while proc.poll() is None:
-                now = time.monotonic()
-                pages = counter.update() - pages_before
-                outcome.connected = outcome.connected or server.connections() > connections_before
-                if now - started > options.timeout:
-                    proc.send_signal(signal.SIGKILL)
-                    outcome.timed_out = outcome.killed = True
-                    break
-                if send_event and not outcome.event_sent and outcome.connected:
-                    if self._due(now - started, pages):
-                        deadline = self._send_event(server, now)
-                        outcome.event_sent = True
-                        next_tick = now
-                elif deadline is not None and now >= deadline:
-                    if options.mode == "overload":
-                        self._end_overload(now)
-                        deadline = None
-                    else:
-                        proc.send_signal(signal.SIGKILL)
-                        outcome.killed = True
-                        break
-                if now >= next_tick:
-                    if options.mode == "overload" and outcome.event_sent:
-                        # Every second, as the platform does: overloaded, then clear again.
-                        server.send(_system_info(deadline is not None))
-                    next_tick = now + 1.0
-                self.progress(self._status(outcome, pages, now - started, deadline, now))
-                time.sleep(_POLL)
-            outcome.returncode = proc.wait()
-        if deadline is not None and options.mode == "overload":
+
+        def act() -> bool:
+            """Every few ms while the crawl runs: send the event, time the kill, show progress."""
+            nonlocal deadline, next_tick
+            now = time.monotonic()
+            pages = counter.update() - pages_before
+            outcome.connected = outcome.connected or server.connections() > connections_before
+            kill = False
+            if send_event and not outcome.event_sent and outcome.connected:
+                if self._due(now - started, pages):
+                    deadline = self._send_event(server, now)
+                    outcome.event_sent = True
+                    next_tick = now
+            elif deadline is not None and now >= deadline:
+                if options.mode == Mode.OVERLOAD:
+                    self._end_overload(now)
+                    deadline = None
+                else:
+                    kill = True
+            if now >= next_tick:
+                if options.mode == Mode.OVERLOAD and outcome.event_sent:
+                    # Every second, as the platform does: overloaded, then clear again.
+                    server.send(_system_info(deadline is not None))
+                next_tick = now + 1.0
+            self.progress(self._status(outcome, pages, now - started, deadline, now))
+            return kill
+
+        run = run_crawl(
+            options.command,
+            env=env,
+            cwd=options.cwd,
+            kill_when=act,
+            timeout=options.timeout,
+            poll=_POLL_SECONDS,
+            output=sys.stderr.fileno() if options.verbose else log_path,
+        )
+        outcome.returncode = run.returncode
+        outcome.killed = run.killed
+        outcome.timed_out = run.timed_out
+        if deadline is not None and options.mode == Mode.OVERLOAD:
             self._end_overload(time.monotonic())
-        outcome.seconds = time.monotonic() - started
+        outcome.seconds = run.seconds
         counter.update()
         self.progress("")
         return outcome
@@ -251,10 +256,10 @@ class Rehearser:
 
     def _send_event(self, server: EventsServerProcess, now: float) -> float:
         o = self.options
-        if o.mode == "migrate":
+        if o.mode == Mode.MIGRATE:
             server.send(f"migrating {o.time_remaining:g}")
             return now + o.time_remaining
-        if o.mode == "abort":
+        if o.mode == Mode.ABORT:
             server.send("aborting")
             return now + o.abort_grace
         self.result.overload_window = (time.time(), time.time() + o.overload_seconds)
@@ -274,31 +279,7 @@ class Rehearser:
         if deadline is None:
             return line + (", event sent" if outcome.event_sent else "")
         left = max(0.0, deadline - now)
-        what = {
-            "migrate": "migrating sent, SIGKILL",
-            "abort": "aborting sent, SIGKILL",
-            "overload": "CPU overloaded, clears",
-        }
-        return f"{line}, {what[self.options.mode]} in {left:.1f} s"
-
-
-class _output:
-    """The crawl's output: to a file, and echoed with ``-v``."""
-
-    def __init__(self, path: Path, verbose: bool) -> None:
-        self.path = path
-        self.verbose = verbose
-        self._file: IO[bytes] | None = None
-
-    def __enter__(self) -> int | IO[bytes]:
-        if self.verbose:
-            return sys.stderr.fileno()
-        self._file = self.path.open("wb")
-        return self._file
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.close()
+        return f"{line}, {_COUNTDOWN[self.options.mode]} in {left:.1f} s"
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -323,7 +304,6 @@ class _ProgressLine:
 
 
 def rehearse_command(args: argparse.Namespace) -> int:
-    from . import exit_codes
     from .rehearsal_report import build_report, format_report
 
     command = list(args.command)
@@ -335,7 +315,7 @@ def rehearse_command(args: argparse.Namespace) -> int:
     options = RehearsalOptions(
         command=command,
         storage=storage,
-        mode=args.mode,
+        mode=Mode(args.mode),
         after_seconds=args.after,
         after_pages=args.after_pages,
         time_remaining=args.time_remaining,
@@ -352,13 +332,13 @@ def rehearse_command(args: argparse.Namespace) -> int:
         rehearsal = rehearser.run()
     except RehearsalError as exc:
         print(f"scrapy-actor-events: {exc}", file=sys.stderr)
-        return exit_codes.CHECK_FAILED
+        return ExitCode.CHECK_FAILED
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
-        return exit_codes.CHECK_FAILED
+        return ExitCode.CHECK_FAILED
     report = build_report(rehearsal)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(format_report(report))
-    return exit_codes.OK if report.ok else exit_codes.CHECK_FAILED
+    return ExitCode.OK if report.ok else ExitCode.CHECK_FAILED

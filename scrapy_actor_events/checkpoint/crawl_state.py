@@ -11,8 +11,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from .checkpointer import STATS_COUNT
-from .codec import UnencodableError, pack_data, unpack_data
+from .. import stats_keys
+from .data import UnencodableError, pack_data, unpack_data
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -21,15 +21,6 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
-
-#: Stats that describe this process only.
-PER_PROCESS_PREFIXES = ("log_count/", "memusage/", "actor_events/restore/")
-#: Stats CoreStats sets when the spider closes; a resumed run sets its own.
-CLOSE_KEYS = frozenset({"finish_time", "finish_reason", "elapsed_time_seconds"})
-
-
-def is_per_process(key: str) -> bool:
-    return key in CLOSE_KEYS or key.startswith(PER_PROCESS_PREFIXES)
 
 
 class CrawlState:
@@ -54,7 +45,8 @@ class CrawlState:
         # The checkpointer counts a checkpoint once it is written, after this capture; what is
         # captured here reaches the store only in that checkpoint, so count it already, or every
         # resumed run would continue one behind.
-        stats = {**stats, STATS_COUNT: int(stats.get(STATS_COUNT) or 0) + 1}
+        count = stats_keys.CHECKPOINT_COUNT
+        stats = {**stats, count: int(stats.get(count) or 0) + 1}
         doc: dict[str, Any] = {
             "stats": self._encodable("stats", stats),
             "start": {"consumed": self.start_consumed, "done": self.start_done},
@@ -105,9 +97,9 @@ class CrawlState:
     def restore(self, spider: Spider, doc: dict[str, Any]) -> None:
         """Put stats, ``spider.state`` and start progress back (in ``spider_opened``)."""
         for key, value in doc["stats"].items():
-            if key == "start_time":
+            if key == stats_keys.START_TIME:
                 self._first_start_time = value
-            elif not is_per_process(key):
+            elif not stats_keys.is_per_process(key):
                 self.stats.set_value(key, value)
         start = doc.get("start") or {}
         self._start_skip = int(start.get("consumed") or 0)
@@ -123,13 +115,13 @@ class CrawlState:
     def after_core_stats_opened(self) -> None:
         """Keep the first run's ``start_time`` over the one CoreStats just set."""
         if self._first_start_time is not None:
-            self.stats.set_value("start_time", self._first_start_time)
+            self.stats.set_value(stats_keys.START_TIME, self._first_start_time)
 
     def after_core_stats_closed(self) -> None:
         """Make ``elapsed_time_seconds`` the sum of all runs, not this process only."""
-        this_run = self.stats.get_value("elapsed_time_seconds")
+        this_run = self.stats.get_value(stats_keys.ELAPSED)
         if isinstance(this_run, (int, float)) and self._elapsed_before:
-            self.stats.set_value("elapsed_time_seconds", self._elapsed_before + this_run)
+            self.stats.set_value(stats_keys.ELAPSED, self._elapsed_before + this_run)
 
     @property
     def start_skip(self) -> int:

@@ -6,27 +6,27 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._async import call_later
+from scrapy.utils.asyncio import call_later
+
+from .. import stats_keys
+from ..exit_codes import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE, FINISHED_REASONS
 from .crawl_state import CrawlState
-from .snapshot import UnreadableCheckpoint
+from .format import UnreadableCheckpoint
+from .options import ResumeMode, UnreadableMode
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from scrapy import Request, Spider
     from scrapy.statscollectors import StatsCollector
+    from scrapy.utils.asyncio import CallLaterResult
 
-    from .checkpoint_reader import Restored
-    from .checkpointer import Checkpointer
-    from .config import Config
     from .frontier import Frontier
+    from .options import CheckpointOptions
+    from .reader import Restored
+    from .writer import Checkpointer
 
 logger = logging.getLogger(__name__)
-
-CLOSE_UNREADABLE = "actor_events_unreadable_checkpoint"
-CLOSE_STORE_UNAVAILABLE = "actor_events_store_unavailable"
-#: Close reasons after which the next run starts fresh (with ACTOR_EVENTS_RESUME=auto).
-FINISHED_REASONS = frozenset({"finished"})
 #: After the first batch, restored requests go back in slices of at most this long (seconds):
 #: decoding a request takes ~15 us, so a 5,000-request batch would hold the reactor ~100 ms.
 RESTORE_SLICE_SECONDS = 0.01
@@ -42,13 +42,15 @@ class CannotStart(Exception):
         self.args_for_log = args
 
 
-async def read_checkpoint(checkpointer: Checkpointer, config: Config) -> Restored | None:
+async def read_checkpoint(
+    checkpointer: Checkpointer, options: CheckpointOptions
+) -> Restored | None:
     """The checkpoint to resume from, or None to start a new crawl; raises :class:`CannotStart`."""
     key, where = checkpointer.key, checkpointer.store.describe()
     try:
         restored = await checkpointer.read()
     except UnreadableCheckpoint as exc:
-        if config.on_unreadable != "fresh":
+        if options.on_unreadable != UnreadableMode.FRESH:
             raise CannotStart(
                 CLOSE_UNREADABLE,
                 "Checkpoint %s in %s is unreadable: %s. The crawl stops and the checkpoint is left"
@@ -76,7 +78,7 @@ async def read_checkpoint(checkpointer: Checkpointer, config: Config) -> Restore
         return None
     manifest = restored.manifest
     checkpointer.adopt(manifest)
-    if config.resume == "never":
+    if options.resume == ResumeMode.NEVER:
         logger.info(
             "ACTOR_EVENTS_RESUME=never: starting a new crawl; checkpoint %d of %s will be"
             " replaced.",
@@ -84,7 +86,7 @@ async def read_checkpoint(checkpointer: Checkpointer, config: Config) -> Restore
             key,
         )
         return None
-    if config.resume == "auto" and manifest.close_reason in FINISHED_REASONS:
+    if options.resume == ResumeMode.AUTO and manifest.close_reason in FINISHED_REASONS:
         logger.info(
             "The crawl saved under %s finished (%s, %s): starting a new crawl. Set"
             " ACTOR_EVENTS_RESUME=always to continue it instead.",
@@ -110,7 +112,7 @@ class Restorer:
         self.frontier = frontier
         self.enqueue = enqueue
         self.batch = batch
-        self._call: Any = None
+        self._call: CallLaterResult | None = None
 
     def restore(self, spider: Spider, restored: Restored) -> None:
         """Fingerprints, then requests (the first batch now), stats and ``spider.state``."""
@@ -121,7 +123,7 @@ class Restorer:
             self.frontier.load(restored.seqs, restored.records, restored.next_seq)
             # Requests that were in flight are taken from the scheduler once more.
             in_flight = int(crawl.get("in_flight") or 0)
-            for key in ("scheduler/dequeued", "scheduler/dequeued/memory"):
+            for key in stats_keys.DEQUEUED:
                 self.stats.inc_value(key, -in_flight)
             self._restore_some()
         manifest = restored.manifest
@@ -135,7 +137,7 @@ class Restorer:
             f"closed: {manifest.close_reason}" if manifest.close_reason else "then killed",
             f"{len(restored.seqs):,}",
             f"{len(restored.fingerprints):,}",
-            f"{self.stats.get_value('item_scraped_count', 0):,}",
+            f"{self.stats.get_value(stats_keys.ITEMS, 0):,}",
             self.crawl_state.start_skip,
         )
 
@@ -152,12 +154,12 @@ class Restorer:
         deadline = None if first else time.perf_counter() + RESTORE_SLICE_SECONDS
         restored = self.frontier.restore_batch(self.enqueue, self.batch, deadline)
         # Re-enqueued requests were counted as enqueued when first scheduled.
-        for key in ("scheduler/enqueued", "scheduler/enqueued/memory"):
+        for key in stats_keys.ENQUEUED:
             self.stats.inc_value(key, -restored)
         if self.frontier.backlog:
             self._call = call_later(0, self._restore_some, False)
 
     def cancel(self) -> None:
-        if self._call is not None and self._call.active():
+        if self._call is not None:
             self._call.cancel()
         self._call = None

@@ -12,21 +12,24 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scrapy.settings import Settings
-
-from .config import Config
-from .download_log import RunLog, read_download_log
-from .environment import ActorEnvironment
+from .. import stats_keys
+from ..checkpoint.options import CheckpointOptions
+from ..exit_codes import CLOSE_ABORTED, FINISHED_REASONS, ExitCode
+from ..store.local import LocalKeyValueStore
+from .download_log_reader import RunLog, read_download_log
 from .inspection import list_checkpoints, read_report
-from .migration import EXIT_STOPPED_DURING_MIGRATION
-from .store.local import LocalKeyValueStore
+from .rehearsal import Mode
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from .rehearsal import Rehearsal, RunOutcome
 
-_EVENT = {"migrate": "migrating", "abort": "aborting", "overload": "CPU overload (systemInfo)"}
+_EVENT = {
+    Mode.MIGRATE: "migrating",
+    Mode.ABORT: "aborting",
+    Mode.OVERLOAD: "CPU overload (systemInfo)",
+}
 
 
 @dataclass
@@ -75,14 +78,11 @@ def _exit(outcome: RunOutcome) -> str:
 
 async def _final_checkpoint(storage: Path) -> dict[str, Any] | None:
     store = LocalKeyValueStore(storage)
-    config = Config.from_settings(
-        Settings({"ACTOR_EVENTS_STORAGE_DIR": str(storage)}), ActorEnvironment()
-    )
     try:
         listed = await list_checkpoints(store)
         if len(listed) != 1:
             return None
-        report = await read_report(store, listed[0].key, config)
+        report = await read_report(store, listed[0].key, CheckpointOptions().upload_concurrency)
         return None if report is None else report.stats
     except Exception:
         return None
@@ -123,11 +123,11 @@ def build_report(rehearsal: Rehearsal) -> RehearsalReport:
             RunSummary(len(log.fetched), _exit(o), log.close_reason)
             for o, log in zip(outcomes, per_run, strict=True)
         ],
-        requests_restored=stats.get("actor_events/restore/requests", 0 if stats else None),
+        requests_restored=stats.get(stats_keys.RESTORE_REQUESTS, 0 if stats else None),
         fetched_twice=sum(1 for n in fetches.values() if n > 1),
         lost=sorted(accepted - finished),
-        checkpoints=stats.get("actor_events/checkpoint/count"),
-        stats={k: v for k, v in stats.items() if k.startswith("actor_events/throttle/")},
+        checkpoints=stats.get(stats_keys.CHECKPOINT_COUNT),
+        stats={k: v for k, v in stats.items() if k.startswith(stats_keys.THROTTLE_PREFIX)},
         storage=str(options.storage),
     )
     if rehearsal.overload_window is not None and per_run:
@@ -140,25 +140,26 @@ def _problems(rehearsal: Rehearsal, report: RehearsalReport) -> list[str]:
     mode, runs, outcomes = rehearsal.options.mode, report.runs, rehearsal.runs
     problems = [f"run {o.number} hit the --timeout" for o in outcomes if o.timed_out]
     first = outcomes[0]
-    if mode == "migrate" and not first.killed:
+    if mode == Mode.MIGRATE and not first.killed:
         if first.returncode == 0:
             problems.append(
                 "run 1 exited 0 during the migration: on the platform the run would end as"
                 " SUCCEEDED and never be restarted"
             )
-        elif first.returncode != EXIT_STOPPED_DURING_MIGRATION:
+        elif first.returncode != ExitCode.STOPPED_DURING_MIGRATION:
             problems.append(f"run 1 exited {first.returncode} during the migration")
-    if mode == "abort":
+    if mode == Mode.ABORT:
         if first.killed:
             problems.append("run 1 did not stop within the abort grace period")
-        elif runs[0].closed_as != "aborted" or first.returncode != 0:
+        elif runs[0].closed_as != CLOSE_ABORTED or first.returncode != ExitCode.OK:
             problems.append(f"run 1 closed as {runs[0].closed_as} ({first.returncode})")
     last, last_outcome = runs[-1], outcomes[-1]
-    if not last_outcome.killed and (last.closed_as != "finished" or last_outcome.returncode != 0):
+    finished = last.closed_as in FINISHED_REASONS and last_outcome.returncode == ExitCode.OK
+    if not last_outcome.killed and not finished:
         problems.append(
             f"the last run closed as {last.closed_as} with exit status {last_outcome.returncode}"
         )
-    if mode == "overload" and not report.stats.get("actor_events/throttle/episodes"):
+    if mode == Mode.OVERLOAD and not report.stats.get(stats_keys.THROTTLE_EPISODES):
         problems.append("the crawl did not slow down (actor_events/throttle/episodes is 0)")
     return problems
 
@@ -181,7 +182,7 @@ def format_report(report: RehearsalReport) -> str:
         rates = report.pages_per_second
         lines.append(row("pages/s before/during", f"{rates['before']:g}/{rates['during']:g}"))
     for key, value in sorted(report.stats.items()):
-        lines.append(row(key.removeprefix("actor_events/"), value))
+        lines.append(row(key.removeprefix(stats_keys.PREFIX), value))
     if report.checkpoints is not None:
         lines.append(row("checkpoints written", report.checkpoints))
     lines.append(row("pages fetched twice", f"{report.fetched_twice:,}"))

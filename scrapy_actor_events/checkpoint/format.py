@@ -18,11 +18,13 @@ import json
 import re
 import sys
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from .codec import UnencodableError, pack_data, unpack_data
+from ..store.base import is_valid_key, safe_key
+from .data import pack_data, unpack_data
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,8 +36,13 @@ else:
 
 FORMAT = "scrapy-actor-events/checkpoint"
 VERSION = 1
-BASE = "base"
-DELTA = "delta"
+
+
+class SegmentKind(StrEnum):
+    BASE = "base"  # the whole frontier
+    DELTA = "delta"  # what changed since the segment before
+
+
 #: A segment may not claim to decompress to more than this (a guard against crafted records).
 MAX_SEGMENT_BYTES = 8 * 1024**3
 
@@ -57,12 +64,52 @@ class UnreadableCheckpoint(Exception):
         self.reason = reason
 
 
+#: Records of a checkpoint are named ``<key>.<suffix>``; the longest suffix is 26 characters
+#: (``.unreadable-YYYYmmddHHMMSS``), so a state key leaves room for it within the store's 256.
+MAX_STATE_KEY_LENGTH = 230
+DEFAULT_KEY_PREFIX = "SCRAPY_STATE_"
+
+
+def default_state_key(spider_name: str) -> str:
+    """``SCRAPY_STATE_<spider name>``, with characters the store refuses replaced by ``-``."""
+    return (DEFAULT_KEY_PREFIX + safe_key(spider_name or "spider"))[:MAX_STATE_KEY_LENGTH]
+
+
+def validate_state_key(key: str, setting: str = "SPIDER_STATE_KEY") -> str:
+    """Return ``key`` if the platform's store accepts it (with room for chunk suffixes)."""
+    if not is_valid_key(key):
+        raise ValueError(
+            f"{setting}={key!r} is not a valid key-value store key: use 1-{MAX_STATE_KEY_LENGTH}"
+            " characters from a-z, A-Z, 0-9 and !-_.'() (no '/', ':' or spaces)."
+        )
+    if len(key) > MAX_STATE_KEY_LENGTH:
+        raise ValueError(
+            f"{setting} is {len(key)} characters long; at most {MAX_STATE_KEY_LENGTH} are allowed"
+            " so that its chunk records (<key>.part-<n>-<i>) stay within the store's 256."
+        )
+    return key
+
+
+ASIDE_INFIX = ".unreadable-"
+
+
+def aside_key(key: str, stamp: str) -> str:
+    """Where an unreadable checkpoint's manifest is copied: ``<key>.unreadable-<stamp>``."""
+    return f"{key}{ASIDE_INFIX}{stamp}"
+
+
 def chunk_key(key: str, generation: int, index: int) -> str:
     return f"{key}.part-{generation}-{index}"
 
 
 def chunk_prefix(key: str) -> str:
     return f"{key}.part-"
+
+
+def chunk_owner(chunk: str) -> str | None:
+    """The state key whose chunk record ``chunk`` is, or None if it is not a chunk key."""
+    match = _PART_RE.search(chunk)
+    return chunk[: match.start()] if match is not None and match.start() > 0 else None
 
 
 def parse_chunk_key(key: str, chunk: str) -> tuple[int, int] | None:
@@ -85,7 +132,7 @@ class ChunkRef:
 @dataclass(frozen=True)
 class SegmentRef:
     generation: int
-    kind: str
+    kind: SegmentKind
     raw_size: int
     chunks: tuple[ChunkRef, ...]
 
@@ -145,7 +192,7 @@ class Manifest:
             segments = tuple(
                 SegmentRef(
                     generation=_int(s["generation"]),
-                    kind=_one_of(s["kind"], (BASE, DELTA)),
+                    kind=SegmentKind(_str(s["kind"])),
                     raw_size=_int(s["raw_size"]),
                     chunks=tuple(
                         ChunkRef(key=_str(c["key"]), size=_int(c["size"]), sha256=_str(c["sha256"]))
@@ -169,7 +216,12 @@ class Manifest:
             raise UnreadableCheckpoint(key, f"the manifest is malformed ({exc!r})") from None
         if manifest.key != key:
             raise UnreadableCheckpoint(key, f"the manifest belongs to key {manifest.key!r}")
-        if not segments or segments[0].kind != BASE or any(s.kind != DELTA for s in segments[1:]):
+        first, rest = segments[:1], segments[1:]
+        if (
+            not first
+            or first[0].kind != SegmentKind.BASE
+            or any(s.kind != SegmentKind.DELTA for s in rest)
+        ):
             raise UnreadableCheckpoint(key, "the manifest does not list a base segment first")
         for segment in segments:
             for chunk in segment.chunks:
@@ -200,12 +252,6 @@ def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     return value
-
-
-def _one_of(value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"expected one of {choices}, got {value!r}")
-    return str(value)
 
 
 # -- segments ---------------------------------------------------------------------------------
@@ -290,19 +336,20 @@ def decode_segment(key: str, segment: SegmentRef, chunks: list[bytes | None]) ->
 
 
 __all__ = [
-    "BASE",
-    "DELTA",
     "ChunkRef",
     "Manifest",
+    "SegmentKind",
     "SegmentRef",
-    "UnencodableError",
     "UnreadableCheckpoint",
     "chunk_key",
+    "chunk_owner",
     "chunk_prefix",
     "chunk_refs",
     "decode_segment",
+    "default_state_key",
     "encode_segment",
     "packed_parts",
     "parse_chunk_key",
     "split_chunks",
+    "validate_state_key",
 ]

@@ -8,7 +8,7 @@ run again on another server. From that moment:
    final time when none is left or just before the time runs out;
 3. the process stays alive and waits for the kill: exiting 0 would end the run as SUCCEEDED and
    the platform would not restart it. If the spider closes anyway (a SIGTERM, a CloseSpider), the
-   process exits with :data:`EXIT_STOPPED_DURING_MIGRATION` so that the platform restarts it;
+   process exits with ``ExitCode.STOPPED_DURING_MIGRATION`` so that the platform restarts it;
 4. if no kill comes ``ACTOR_EVENTS_MIGRATION_RESUME_AFTER`` seconds after the deadline, the
    migration was called off: the crawl goes on where it was (the checkpoint stays valid).
 """
@@ -17,27 +17,37 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from scrapy.utils.asyncio import call_later, sleep
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 
-from ._async import call_later, sleep
+from ..checkpoint.options import Trigger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from scrapy.utils.asyncio import CallLaterResult
     from twisted.internet.defer import Deferred
 
-    from .checkpointer import CheckpointResult
+    from ..checkpoint.writer import CheckpointResult
     from .engine_hold import EngineHold
 
 logger = logging.getLogger(__name__)
 
-#: Exit code when the spider closed during a migration, so that the platform restarts the run.
-EXIT_STOPPED_DURING_MIGRATION = 4
 HOLD_REASON = "migration"
 _POLL_SECONDS = 0.05
 _MIN_MARGIN_SECONDS = 0.3
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    #: Seconds to the kill when ``migrating`` does not say (``timeRemainingSecs``).
+    default_time_remaining: float = 5.0
+    #: Seconds after the deadline with no kill before the migration counts as called off (0:
+    #: wait forever).
+    resume_after: float = 120.0
 
 
 class Migration:
@@ -46,7 +56,7 @@ class Migration:
     def __init__(
         self,
         hold: EngineHold,
-        checkpoint: Callable[[str], Deferred[CheckpointResult]],
+        checkpoint: Callable[[Trigger], Deferred[CheckpointResult]],
         in_flight: Callable[[], int],
         stop_timer: Callable[[], None],
         start_timer: Callable[[], None],
@@ -62,9 +72,8 @@ class Migration:
         self.resume_after = resume_after
         self.active = False
         self.deadline = 0.0
-        self.checkpoints = 0
         self.final: CheckpointResult | None = None
-        self._resume_call: Any = None
+        self._resume_call: CallLaterResult | None = None
 
     def begin(self, time_remaining: float | None) -> None:
         if self.active:
@@ -85,9 +94,7 @@ class Migration:
         deferred_from_coro(self._flush())
 
     async def _checkpoint(self) -> CheckpointResult:
-        result = await maybe_deferred_to_future(self.checkpoint("migrating"))
-        self.checkpoints += 1
-        return result
+        return await maybe_deferred_to_future(self.checkpoint(Trigger.MIGRATING))
 
     async def _flush(self) -> None:
         result = await self._checkpoint()
@@ -146,6 +153,6 @@ class Migration:
     def end(self) -> None:
         """Stop the migration flush (the spider closes, or an abort overrides it)."""
         self.active = False
-        if self._resume_call is not None and self._resume_call.active():
+        if self._resume_call is not None:
             self._resume_call.cancel()
         self._resume_call = None

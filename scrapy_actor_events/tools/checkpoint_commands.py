@@ -14,25 +14,23 @@ import json
 import logging
 import sys
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scrapy.settings import Settings
 
-from . import exit_codes
-from ._async import gather_bounded
-from .config import KEY_RE, Config
-from .inspection import list_checkpoints, read_report, records_of
-from .snapshot import UnreadableCheckpoint
-from .store import build_store
-from .store.base import StoreError
+from ..checkpoint.format import UnreadableCheckpoint
+from ..config import Config
+from ..exit_codes import FINISHED_REASONS, ExitCode
+from ..store import build_store
+from ..store.base import KEY_RULE, StoreError, is_valid_key
+from .inspection import delete_checkpoint, list_checkpoints, read_report, records_of
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Awaitable, Callable
 
+    from ..store.base import KeyValueStore
     from .inspection import CheckpointReport, ListedCheckpoint
-    from .store.base import KeyValueStore
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +58,12 @@ def load_settings(args: argparse.Namespace) -> Settings:
             settings = get_project_settings()
         except Exception as exc:
             raise CommandError(
-                exit_codes.USAGE, f"Cannot load the Scrapy project's settings: {exc}"
+                ExitCode.USAGE, f"Cannot load the Scrapy project's settings: {exc}"
             ) from None
     for item in getattr(args, "set", None) or []:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise CommandError(exit_codes.USAGE, f"-s takes NAME=VALUE, got {item!r}")
+            raise CommandError(ExitCode.USAGE, f"-s takes NAME=VALUE, got {item!r}")
         settings.set(name, value, priority="cmdline")
     for option, setting in (
         ("storage_dir", "ACTOR_EVENTS_STORAGE_DIR"),
@@ -81,9 +79,9 @@ def load_settings(args: argparse.Namespace) -> Settings:
 def open_store(args: argparse.Namespace) -> tuple[KeyValueStore, Config]:
     try:
         config = Config.from_settings(load_settings(args))
-        return build_store(config), config
+        return build_store(config.store), config
     except ValueError as exc:
-        raise CommandError(exit_codes.STORE_UNAVAILABLE, str(exc)) from None
+        raise CommandError(ExitCode.STORE_UNAVAILABLE, str(exc)) from None
 
 
 def run_with_store(
@@ -92,18 +90,17 @@ def run_with_store(
     """Open the store, run ``command`` on an asyncio loop, close the store; map errors to codes."""
 
     key = getattr(args, "key", None)
-    if key is not None and not KEY_RE.match(key):
+    if key is not None and not is_valid_key(key):
         print(
-            f"scrapy-actor-events: {key!r} is not a key-value store key (1-256 characters of"
-            " a-zA-Z0-9!-_.'())",
+            f"scrapy-actor-events: {key!r} is not a key-value store key ({KEY_RULE})",
             file=sys.stderr,
         )
-        return exit_codes.USAGE
+        return ExitCode.USAGE
 
     async def run() -> int:
         store, config = open_store(args)
         failure: CommandError | None = None
-        code = exit_codes.OK
+        code = int(ExitCode.OK)
         # Failures are raised after the except blocks: an exception raised inside one would keep
         # the store's exception, its traceback and through it the HTTP client alive until the
         # interpreter exits, and impit's client aborts the process if it is freed that late.
@@ -111,14 +108,14 @@ def run_with_store(
             code = await command(store, config)
         except UnreadableCheckpoint as exc:
             failure = CommandError(
-                exit_codes.UNREADABLE,
+                ExitCode.UNREADABLE,
                 f"Checkpoint {exc.key} in {store.describe()} is unreadable: {exc.reason}."
                 f" A crawl will not resume from it; delete it with"
                 f" `scrapy-actor-events clear {exc.key}`.",
             )
         except (StoreError, OSError) as exc:
             failure = CommandError(
-                exit_codes.STORE_UNAVAILABLE, f"Cannot use {store.describe()}: {exc}"
+                ExitCode.STORE_UNAVAILABLE, f"Cannot use {store.describe()}: {exc}"
             )
         finally:
             await store.close()
@@ -146,14 +143,14 @@ def inspect_command(args: argparse.Namespace) -> int:
             if len(listed) != 1:
                 return _print_listing(store, listed, args.json)
             key = listed[0].key
-        report = await read_report(store, key, config)
+        report = await read_report(store, key, config.checkpoint.upload_concurrency)
         if report is None:
-            raise CommandError(exit_codes.NO_CHECKPOINT, await _missing(store, key))
+            raise CommandError(ExitCode.NO_CHECKPOINT, await _missing(store, key))
         if args.json:
             print(json.dumps({"store": store.describe(), **report.to_json()}, indent=2))
         else:
             print(format_report(report, store.describe()))
-        return exit_codes.OK
+        return ExitCode.OK
 
     return run_with_store(args, command)
 
@@ -184,8 +181,8 @@ def _print_listing(store: KeyValueStore, listed: list[ListedCheckpoint], as_json
     if not listed:
         if not as_json:
             print(f"No checkpoints in {store.describe()}.", file=sys.stderr)
-        return exit_codes.NO_CHECKPOINT
-    return exit_codes.OK
+        return ExitCode.NO_CHECKPOINT
+    return ExitCode.OK
 
 
 def _listing_json(c: ListedCheckpoint) -> dict[str, Any]:
@@ -225,7 +222,7 @@ def _stopped(report: CheckpointReport) -> str:
             f"not closed: taken while the crawl ran ({report.trigger}); it was killed, or runs"
             " still. The next run resumes from it."
         )
-    if reason == "finished":
+    if reason in FINISHED_REASONS:
         return "closed (finished). The next run starts a new crawl (ACTOR_EVENTS_RESUME=auto)."
     return f"closed ({reason}). The next run resumes from it."
 
@@ -280,24 +277,21 @@ def clear_command(args: argparse.Namespace) -> int:
         key = args.key
         has_manifest, chunks, aside = await records_of(store, key)
         if not has_manifest and not chunks:
-            raise CommandError(exit_codes.NO_CHECKPOINT, await _missing(store, key))
+            raise CommandError(ExitCode.NO_CHECKPOINT, await _missing(store, key))
         what = f"checkpoint {key} ({len(chunks)} chunk records) from {store.describe()}"
         if not args.yes:
             if not sys.stdin.isatty():
                 raise CommandError(
-                    exit_codes.USAGE, f"Not deleting {what}: add --yes to delete without asking."
+                    ExitCode.USAGE, f"Not deleting {what}: add --yes to delete without asking."
                 )
             answer = input(f"Delete {what}? [y/N] ").strip().lower()
             if answer not in {"y", "yes"}:
                 print("Nothing deleted.")
-                return exit_codes.OK
-        # The manifest first: a clear cut short leaves chunks no manifest points at (the next
-        # clear removes them), never a manifest pointing at missing chunks.
-        await store.delete(key)
-        await gather_bounded([partial(store.delete, c) for c in chunks], config.upload_concurrency)
+                return ExitCode.OK
+        await delete_checkpoint(store, key, chunks, config.checkpoint.upload_concurrency)
         print(f"Deleted {what}.")
         if aside:
             print(f"Kept {len(aside)} copies set aside as unreadable: {', '.join(aside)}.")
-        return exit_codes.OK
+        return ExitCode.OK
 
     return run_with_store(args, command)

@@ -27,7 +27,10 @@ from typing import TYPE_CHECKING
 
 from scrapy.http.request import NO_CALLBACK
 
-from .codec import RequestCodec, UndecodableError, UnencodableError
+from .. import stats_keys
+from .codec import RequestCodec, UndecodableError
+from .data import UnencodableError
+from .format import SegmentKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -37,16 +40,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STATS_UNSERIALIZABLE = "actor_events/requests/unserializable"
-STATS_UNDECODABLE = "actor_events/restore/undecodable"
-STATS_RESTORED = "actor_events/restore/requests"
-
 
 @dataclass
 class FrontierCapture:
     """The frontier at one instant: a full list (``base``) or the changes since the last one."""
 
-    kind: str
+    kind: SegmentKind
     seqs: list[int]
     records: list[bytes]
     removed: list[int]
@@ -140,10 +139,6 @@ class Frontier:
             self._removed.append(seq)
 
     @property
-    def tracks_fingerprints(self) -> bool:
-        return self._seen is not None
-
-    @property
     def open_count(self) -> int:
         return len(self._seq_of) + self.backlog
 
@@ -180,7 +175,7 @@ class Frontier:
             fingerprints = self._new_fps if self._seen is not None else None
             removed = self._removed
         capture = FrontierCapture(
-            kind="base" if base else "delta",
+            kind=SegmentKind.BASE if base else SegmentKind.DELTA,
             seqs=seqs,
             records=records,
             removed=removed,
@@ -220,7 +215,7 @@ class Frontier:
         try:
             return self.codec.encode(request)
         except UnencodableError as exc:
-            self.stats.inc_value(STATS_UNSERIALIZABLE)
+            self.stats.inc_value(stats_keys.REQUESTS_UNSERIALIZABLE)
             if exc.cause not in self._causes_logged:
                 self._causes_logged.add(exc.cause)
                 logger.warning(
@@ -228,7 +223,7 @@ class Frontier:
                     " Further requests failing for this reason are only counted in %s.",
                     request.url,
                     exc.cause,
-                    STATS_UNSERIALIZABLE,
+                    stats_keys.REQUESTS_UNSERIALIZABLE,
                 )
             return None
 
@@ -271,7 +266,7 @@ class Frontier:
             except UndecodableError as exc:
                 # Kept in the checkpoint (still in _encoded): a fixed spider can restore it later.
                 self._unrestorable += 1
-                self.stats.inc_value(STATS_UNDECODABLE)
+                self.stats.inc_value(stats_keys.RESTORE_UNDECODABLE)
                 cause = str(exc)
                 if cause not in self._causes_logged:
                     self._causes_logged.add(cause)
@@ -279,7 +274,7 @@ class Frontier:
                         "A checkpointed request cannot be restored and stays in the checkpoint: %s."
                         " Further failures are only counted in %s.",
                         cause,
-                        STATS_UNDECODABLE,
+                        stats_keys.RESTORE_UNDECODABLE,
                     )
                 continue
             # Restored requests are in the restored fingerprint set already: let them through the
@@ -299,5 +294,5 @@ class Frontier:
         self._backlog_at = at
         if at >= len(seqs):  # drained: let the lists (and records of finished requests) go
             self._backlog_seqs, self._backlog_records, self._backlog_at = [], [], 0
-        self.stats.inc_value(STATS_RESTORED, restored)
+        self.stats.inc_value(stats_keys.RESTORE_REQUESTS, restored)
         return restored
