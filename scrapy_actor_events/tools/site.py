@@ -35,10 +35,6 @@ class SiteLog:
         with self.lock:
             return Counter(p for _, p in self.hits if p.startswith(prefix))
 
-    def since(self, timestamp: float, prefix: str = "/p/") -> list[str]:
-        with self.lock:
-            return [p for t, p in self.hits if t > timestamp and p.startswith(prefix)]
-
     def __len__(self) -> int:
         with self.lock:
             return len(self.hits)
