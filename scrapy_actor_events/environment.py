@@ -2,7 +2,7 @@
 
 The platform configures a run only through the environment. Everything else in the package asks
 :class:`ActorEnvironment` instead of ``os.environ``, so the list of variables we honour is this file
-(and the README's settings table).
+(and the settings table in ``docs/SETTINGS.md``).
 """
 
 from __future__ import annotations

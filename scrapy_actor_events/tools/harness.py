@@ -1,6 +1,6 @@
 """Run a crawl in a process of its own, kill it the way the platform does, run it again.
 
-The one harness behind ``demo``, ``rehearse``, the tests, the chaos runs and the benchmarks: an
+The one harness behind ``demo``, ``rehearse``, the tests and the chaos runs: an
 environment without the platform's variables (a crawl under test must checkpoint where it is told,
 not to a store a developer's shell points at), a process that is SIGKILLed the moment a condition
 holds, with its output kept, and the local events server in a process of its own to drive it.

@@ -1,6 +1,6 @@
 """What a checkpoint holds, read from a store without a crawl: for ``scrapy-actor-events inspect``.
 
-Reading goes through the code a resuming crawl uses (:func:`.checkpoint_reader.read_checkpoint`,
+Reading goes through the code a resuming crawl uses (:func:`..checkpoint.reader.read_checkpoint`,
 with the same checks of spider and store), so what ``inspect`` calls readable is what a crawl can
 resume from. Request records are looked at as data only (URL and priority); nothing is rebuilt
 into a ``Request``, no spider is needed.
