@@ -6,8 +6,21 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy.utils.asyncio import sleep
+from scrapy.utils.defer import deferred_from_coro
 
 from scrapy_actor_events.tools.harness import SERVER_COMMAND, EventsServerProcess
+
+from .crawling import make_crawler
+from .spiders import SlowSpider
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from twisted.internet.defer import Deferred
+
+    from scrapy_actor_events.tools.site import DemoSite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,3 +35,29 @@ def start_events_server(
 ) -> EventsServerProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return EventsServerProcess([*SERVERS[kind], *(extra_args or [])], cwd=ROOT, env=env)
+
+
+def events_settings(url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "ACTOR_EVENTS_WEBSOCKET_URL": url,
+        "ACTOR_EVENTS_RECONNECT_INITIAL_DELAY": 0.2,
+        "ACTOR_EVENTS_RECONNECT_MAX_DELAY": 10,
+        "CONCURRENT_REQUESTS": 2,
+        **extra,
+    }
+
+
+def start(site: DemoSite, **settings: Any) -> tuple[Crawler, Deferred[None]]:
+    crawler = make_crawler(SlowSpider, **settings)
+    done = deferred_from_coro(crawler.crawl_async(url=f"{site.url}/"))
+    return crawler, done
+
+
+async def wait_for_lines(
+    server: EventsServerProcess, pattern: str, count: int, timeout: float = 20
+) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if len(server.matching(pattern)) >= count:
+            return
+        await sleep(0.02)
+    raise AssertionError(f"fewer than {count} lines matching {pattern!r}:\n{server.text()}")

@@ -34,7 +34,7 @@ from scrapy_actor_events.events.migration import Migration
 from scrapy_actor_events.events.reactions import EventReactions
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
-from .support.crawling import run_sync
+from ..support.crawling import run_sync
 
 KEY = "SCRAPY_STATE_fuzz"
 

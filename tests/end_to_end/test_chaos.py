@@ -1,4 +1,4 @@
-"""The short chaos run (the long one: `python -m tests.chaos --seed N`, or `make chaos`)."""
+"""The short chaos run (the long one: `make chaos`, i.e. `python -m tests.end_to_end.chaos`)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from scrapy_actor_events import exit_codes
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import EXAMPLE_PROJECT, subprocess_env
+from ..support.crawling import EXAMPLE_PROJECT, subprocess_env
 
 if TYPE_CHECKING:
     from pathlib import Path

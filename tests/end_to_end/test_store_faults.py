@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING
 from scrapy_actor_events.checkpoint.format import UnreadableCheckpoint
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import EXAMPLE_PROJECT, crawl_doc, scrapy_crawl
-from .support.events import start_events_server
-from .test_events_e2e import page_hits, wait_until
+from ..support.crawling import EXAMPLE_PROJECT, crawl_doc, page_hits, scrapy_crawl, wait_until
+from ..support.events import start_events_server
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .support.backends import LocalBackend
+    from ..support.backends import LocalBackend
 
 KEY = "SCRAPY_STATE_links"
 STORES = {

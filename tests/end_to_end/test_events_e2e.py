@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -12,47 +10,24 @@ import pytest
 
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import (
-    EXAMPLE_PROJECT,
+from ..support.crawling import (
+    CONCURRENCY,
+    crawl_args,
     crawl_doc,
+    page_hits,
     read_checkpoint,
     run_sync,
     scrapy_crawl,
+    start_crawl,
     subprocess_env,
+    wait_until,
 )
-from .support.events import start_events_server
+from ..support.events import start_events_server
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 KEY = "SCRAPY_STATE_links"
-CONCURRENCY = 8
-
-
-def crawl_args(site: DemoSite) -> list[str]:
-    return ["links", "-a", f"start_url={site.url}/", "-s", f"CONCURRENT_REQUESTS={CONCURRENCY}"]
-
-
-def start_crawl(site: DemoSite, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "scrapy", "crawl", *crawl_args(site)],
-        cwd=EXAMPLE_PROJECT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def page_hits(site: DemoSite) -> int:
-    return sum(site.log.counts().values())
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.005)
 
 
 @pytest.mark.parametrize("server_kind", ["autobahn", "websockets"])

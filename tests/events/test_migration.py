@@ -13,10 +13,8 @@ from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 from scrapy_actor_events.exit_codes import ExitCode
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import subprocess_env
-from .support.events import start_events_server
-from .test_events_client import events_settings, start, wait_for_lines
-from .test_events_e2e import page_hits, start_crawl, wait_until
+from ..support.crawling import page_hits, start_crawl, subprocess_env, wait_until
+from ..support.events import events_settings, start, start_events_server, wait_for_lines
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,57 +9,18 @@ import logging
 from typing import TYPE_CHECKING
 
 import pytest
-from scrapy import Spider
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_f_from_coro_f, deferred_from_coro, maybe_deferred_to_future
 
 from scrapy_actor_events.events.connection import EventsConnection
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import make_crawler
-from .support.events import start_events_server
+from ..support.crawling import make_crawler
+from ..support.events import events_settings, start, start_events_server, wait_for_lines
+from ..support.spiders import SlowSpider
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from scrapy_actor_events.tools.harness import EventsServerProcess
-
-
-class SlowSpider(Spider):
-    name = "slow"
-
-    def __init__(self, url: str = "", **kwargs):
-        super().__init__(**kwargs)
-        self.start_urls = [url]
-
-    def parse(self, response):
-        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
-
-
-def events_settings(url: str, **extra) -> dict:
-    return {
-        "ACTOR_EVENTS_WEBSOCKET_URL": url,
-        "ACTOR_EVENTS_RECONNECT_INITIAL_DELAY": 0.2,
-        "ACTOR_EVENTS_RECONNECT_MAX_DELAY": 10,
-        "CONCURRENT_REQUESTS": 2,
-        **extra,
-    }
-
-
-def start(site: DemoSite, **settings):
-    crawler = make_crawler(SlowSpider, **settings)
-    done = deferred_from_coro(crawler.crawl_async(url=f"{site.url}/"))
-    return crawler, done
-
-
-async def wait_for_lines(
-    server: EventsServerProcess, pattern: str, count: int, timeout: float = 20
-) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if len(server.matching(pattern)) >= count:
-            return
-        await sleep(0.02)
-    raise AssertionError(f"fewer than {count} lines matching {pattern!r}:\n{server.text()}")
 
 
 @pytest.fixture
@@ -251,6 +212,6 @@ def test_importing_the_package_installs_no_reactor() -> None:
         "import sys, scrapy_actor_events, scrapy_actor_events.events.connection;"
         "assert 'twisted.internet.reactor' not in sys.modules, 'a reactor was installed'"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

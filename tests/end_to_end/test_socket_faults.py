@@ -10,8 +10,7 @@ from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.events import start_events_server
-from .test_events_client import events_settings, start, wait_for_lines
+from ..support.events import events_settings, start, start_events_server, wait_for_lines
 
 
 @deferred_f_from_coro_f
@@ -22,7 +21,7 @@ async def test_ten_drops_in_one_crawl(storage: Path) -> None:
         for drop in range(10):
             await wait_for_lines(server, r"^open ", drop + 1)
             # Connections that lived a second reconnect at once; shorter ones back off (tested
-            # in test_events_client).
+            # in tests/events/test_connection.py).
             await sleep(1.1)
             server.send("reset" if drop % 2 else "close 1011")
         await wait_for_lines(server, r"^open ", 11)

@@ -26,9 +26,8 @@ from scrapy_actor_events.stats_keys import THROTTLE_EPISODES as STATS_EPISODES
 from scrapy_actor_events.stats_keys import THROTTLE_MAX_DELAY as STATS_MAX_DELAY
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.events import start_events_server
-from .support.probe import paused_crawl
-from .test_events_client import events_settings, start, wait_for_lines
+from ..support.events import events_settings, start, start_events_server, wait_for_lines
+from ..support.probe import paused_crawl
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -15,13 +15,13 @@ from scrapy_actor_events.exit_codes import CLOSE_STORE_UNAVAILABLE
 from scrapy_actor_events.stats_keys import CHECKPOINT_FAILED as STATS_FAILED
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import crawl, crawl_doc, scrapy_crawl, subprocess_env
-from .support.spiders import PagesSpider
+from ..support.crawling import crawl, crawl_doc, scrapy_crawl, subprocess_env
+from ..support.spiders import PagesSpider
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .servers.apify_api import ApifyApiServer
+    from ..servers.apify_api import ApifyApiServer
 
 KEY = "SCRAPY_STATE_pages"
 PAGES = 150  # and the start page
