@@ -24,6 +24,15 @@ def site() -> Iterator[DemoSite]:
 
 
 @pytest.fixture
+def endless_site() -> Iterator[DemoSite]:
+    """A site a crawl never finishes by itself: page n links to n + 1 only, so at most a page
+    waits in the scheduler, and a crawl told to stop following links (``support.events.finish``)
+    ends within a page. For tests whose crawl lasts as long as what they check takes."""
+    with DemoSite(pages=10**6, delay=0.02, links=0) as demo:
+        yield demo
+
+
+@pytest.fixture
 def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A storage directory, and an environment with no platform variables leaking in."""
     for name in (

@@ -21,13 +21,15 @@ class PagesSpider(Spider):
 
 
 class SlowSpider(Spider):
-    """Follows every link from ``url``; no items."""
+    """Follows every link from ``url`` until ``following`` is set to False; no items."""
 
     name = "slow"
+    following = True
 
     def __init__(self, url: str = "", **kwargs):
         super().__init__(**kwargs)
         self.start_urls = [url]
 
     def parse(self, response):
-        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
+        if self.following:
+            yield from response.follow_all(css="a::attr(href)", callback=self.parse)
