@@ -79,9 +79,20 @@ def scrapy_crawl(
     kill_when: Callable[[], bool] | None = None,
     timeout: float = 120.0,
     cwd: Path = EXAMPLE_PROJECT,
+    on_line: Callable[[str], None] | None = None,
 ) -> CrawlRun:
-    """Run ``scrapy crawl`` with ``args``; SIGKILL it as soon as ``kill_when()`` is true."""
-    run = run_crawl(scrapy_command(*args), env=env, cwd=cwd, kill_when=kill_when, timeout=timeout)
+    """Run ``scrapy crawl`` with ``args``; SIGKILL it as soon as ``kill_when()`` is true.
+
+    ``kill_when`` is called every few ms while the crawl runs, so it may drive the test too
+    (send an event once enough pages are crawled); ``on_line`` gets each line of its log."""
+    run = run_crawl(
+        scrapy_command(*args),
+        env=env,
+        cwd=cwd,
+        kill_when=kill_when,
+        timeout=timeout,
+        on_line=on_line,
+    )
     if run.timed_out:
         raise AssertionError(f"crawl did not finish in {timeout} s:\n{run.stderr[-5000:]}")
     return run
