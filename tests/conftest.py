@@ -3,6 +3,7 @@ directory per test."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +16,24 @@ from .support.backends import ApifyBackend, LocalBackend
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per CPU. Most tests spend their time waiting (for a crawl in a
+    subprocess, a socket, a site's delay), not computing."""
+    return 2 * (os.cpu_count() or 1)
+
+
+#: The folders whose tests run `scrapy crawl` and the command line in subprocesses, seconds each,
+#: the slowest first (tools/test_checkpoint_commands.py runs the most processes).
+SLOW_FIRST = ("tools", "end_to_end")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests go first, so that with workers taking one test at a time none of them starts
+    last and runs alone."""
+    rank = {folder: i for i, folder in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.parent.name, len(rank)))
 
 
 @pytest.fixture
