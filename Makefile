@@ -8,7 +8,7 @@ test:
 	$(PYTHON) -m pytest
 
 chaos:  # the long chaos run: 3,000 pages, 20 SIGKILLs; `make chaos SEED=42`
-	$(PYTHON) -m tests.chaos --seed $(SEED) --pages 3000 --kills 20
+	$(PYTHON) -m tests.end_to_end.chaos --seed $(SEED) --pages 3000 --kills 20
 
 bench:
 	$(PYTHON) -m bench.run

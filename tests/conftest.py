@@ -3,6 +3,7 @@ directory per test."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,9 +18,36 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per CPU. Most tests spend their time waiting (for a crawl in a
+    subprocess, a socket, a site's delay), not computing."""
+    return 2 * (os.cpu_count() or 1)
+
+
+#: The folders whose tests run `scrapy crawl` and the command line in subprocesses, seconds each,
+#: the slowest first (tools/test_checkpoint_commands.py runs the most processes).
+SLOW_FIRST = ("tools", "end_to_end")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests go first, so that with workers taking one test at a time none of them starts
+    last and runs alone."""
+    rank = {folder: i for i, folder in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.parent.name, len(rank)))
+
+
 @pytest.fixture
 def site() -> Iterator[DemoSite]:
     with DemoSite(pages=120, delay=0.002) as demo:
+        yield demo
+
+
+@pytest.fixture
+def endless_site() -> Iterator[DemoSite]:
+    """A site a crawl never finishes by itself: page n links to n + 1 only, so at most a page
+    waits in the scheduler, and a crawl told to stop following links (``support.events.finish``)
+    ends within a page. For tests whose crawl lasts as long as what they check takes."""
+    with DemoSite(pages=10**6, delay=0.02, links=0) as demo:
         yield demo
 
 

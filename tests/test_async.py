@@ -16,7 +16,8 @@ from scrapy_actor_events._async import gather_bounded
 
 
 class Calls:
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = 0.01) -> None:
+        self.seconds = seconds  # how long a call that does not fail takes
         self.running = 0
         self.most = 0
         self.finished: list[int] = []
@@ -26,7 +27,7 @@ class Calls:
         self.running += 1
         self.most = max(self.most, self.running)
         try:
-            await sleep(0.01 if not fail else 0.005)
+            await sleep(self.seconds if not fail else 0.005)
             if fail:
                 raise OSError(f"call {i} failed")
             self.finished.append(i)
@@ -49,7 +50,9 @@ async def test_results_in_order_at_most_limit_at_once() -> None:
 
 @deferred_f_from_coro_f
 async def test_the_first_failure_cancels_the_rest_and_is_raised_once_all_stopped() -> None:
-    calls = Calls()
+    # The other calls take far longer than the failing one, so that they are still running when
+    # it fails however late a busy machine wakes the loop.
+    calls = Calls(seconds=5)
     work = [lambda i=i: calls.call(i, fail=i == 1) for i in range(10)]
     with pytest.raises(OSError, match="call 1 failed"):
         await gather_bounded(work, 3)
@@ -60,7 +63,7 @@ async def test_the_first_failure_cancels_the_rest_and_is_raised_once_all_stopped
 
 @deferred_f_from_coro_f
 async def test_cancelling_the_caller_cancels_the_calls() -> None:
-    calls = Calls()
+    calls = Calls(seconds=5)  # still running when the caller is cancelled, however late
     task = asyncio.ensure_future(gather_bounded([lambda i=i: calls.call(i) for i in range(6)], 2))
     await asyncio.sleep(0.005)
     task.cancel()

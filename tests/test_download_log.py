@@ -39,21 +39,3 @@ async def test_a_crawl_writes_what_it_fetched(storage: Path, tmp_path: Path) -> 
         "opened", "accepted", "fetched", "finished", "closed"
     }  # fmt: skip
     assert all(isinstance(line["pid"], int) and line["time"] > 0 for line in lines)
-
-
-def test_torn_and_foreign_lines_are_skipped(tmp_path: Path) -> None:
-    log = tmp_path / "downloads.jsonl"
-    log.write_text(
-        '{"event":"opened","spider":"s","pid":1,"time":1}\n'
-        '{"event":"accepted","url":"http://a/","pid":1,"time":1}\n'
-        "not json\n"
-        '{"event":"opened","spider":"s","pid":2,"time":2}\n'
-        '{"event":"fetched","url":"http://a/","status":200,"pid":2,"time":2}\n'
-        '{"event":"finished","url":"http://a/","pid":2,"ti'
-    )
-    first, second = read_download_log(log)
-    assert first.accepted == {"http://a/"}
-    assert not first.finished
-    assert second.fetched == ["http://a/"]
-    assert not second.finished
-    assert read_download_log(tmp_path / "missing") == []

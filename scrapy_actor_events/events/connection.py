@@ -190,10 +190,12 @@ class EventsConnection:
         if self.open_protocol is protocol:
             self.open_protocol = None
         assert self._factory is not None
-        if lived >= STABLE_AFTER_SECONDS:
-            self._factory.resetDelay()
         if not self._factory.continueTrying:
-            return
+            return  # closed on purpose: by close(), or after a code that said not to come back
+        if lived >= STABLE_AFTER_SECONDS:
+            # Only while trying: resetDelay() also sets continueTrying, which would reopen a
+            # socket that close() has just closed.
+            self._factory.resetDelay()
         if code in NEVER_RECONNECT:
             self._factory.stopTrying()
             if not self._refused_logged:

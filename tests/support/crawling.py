@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
 
     from scrapy import Spider
     from scrapy.crawler import Crawler
+
+    from scrapy_actor_events.tools.site import DemoSite
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_PROJECT = ROOT / "example_project"
@@ -74,12 +79,55 @@ def scrapy_crawl(
     kill_when: Callable[[], bool] | None = None,
     timeout: float = 120.0,
     cwd: Path = EXAMPLE_PROJECT,
+    on_line: Callable[[str], None] | None = None,
 ) -> CrawlRun:
-    """Run ``scrapy crawl`` with ``args``; SIGKILL it as soon as ``kill_when()`` is true."""
-    run = run_crawl(scrapy_command(*args), env=env, cwd=cwd, kill_when=kill_when, timeout=timeout)
+    """Run ``scrapy crawl`` with ``args``; SIGKILL it as soon as ``kill_when()`` is true.
+
+    ``kill_when`` is called every few ms while the crawl runs, so it may drive the test too
+    (send an event once enough pages are crawled); ``on_line`` gets each line of its log."""
+    run = run_crawl(
+        scrapy_command(*args),
+        env=env,
+        cwd=cwd,
+        kill_when=kill_when,
+        timeout=timeout,
+        on_line=on_line,
+    )
     if run.timed_out:
         raise AssertionError(f"crawl did not finish in {timeout} s:\n{run.stderr[-5000:]}")
     return run
+
+
+#: CONCURRENT_REQUESTS of the example project's crawls that ``start_crawl`` starts.
+CONCURRENCY = 8
+
+
+def crawl_args(site: DemoSite) -> list[str]:
+    """``scrapy crawl`` arguments: the example project's spider on ``site``."""
+    return ["links", "-a", f"start_url={site.url}/", "-s", f"CONCURRENT_REQUESTS={CONCURRENCY}"]
+
+
+def start_crawl(site: DemoSite, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``scrapy crawl`` of the example project on ``site``, in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrapy", "crawl", *crawl_args(site)],
+        cwd=EXAMPLE_PROJECT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def page_hits(site: DemoSite) -> int:
+    return sum(site.log.counts().values())
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.005)
 
 
 def run_sync(coro: Any) -> Any:

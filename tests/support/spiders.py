@@ -18,3 +18,18 @@ class PagesSpider(Spider):
         self.state["pages"] = self.state.get("pages", 0) + 1
         yield {"url": response.url}
         yield from response.follow_all(css="a::attr(href)", callback=self.parse)
+
+
+class SlowSpider(Spider):
+    """Follows every link from ``url`` until ``following`` is set to False; no items."""
+
+    name = "slow"
+    following = True
+
+    def __init__(self, url: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.start_urls = [url]
+
+    def parse(self, response):
+        if self.following:
+            yield from response.follow_all(css="a::attr(href)", callback=self.parse)

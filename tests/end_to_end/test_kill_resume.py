@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import crawl_doc, scrapy_crawl
+from ..support.crawling import crawl_doc, scrapy_crawl
 
 if TYPE_CHECKING:
-    from .support.backends import LocalBackend
+    from ..support.backends import LocalBackend
 
 KEY = "SCRAPY_STATE_links"
 PAGES = 300

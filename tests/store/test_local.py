@@ -71,7 +71,7 @@ def test_a_kill_during_put_leaves_the_old_value(tmp_path: Path) -> None:
         store._put("KEY", b"new" * 16_000_000, "application/json")
         """
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(root)}, check=False
     )

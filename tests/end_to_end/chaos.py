@@ -1,7 +1,7 @@
 """The chaos run: one crawl killed with SIGKILL at random moments, resumed every time.
 
-    python -m tests.chaos --seed 7                      # the long run: 3,000 pages, 20 kills
-    python -m tests.chaos --seed 7 --pages 600 --kills 5
+    python -m tests.end_to_end.chaos --seed 7          # the long run: 3,000 pages, 20 kills
+    python -m tests.end_to_end.chaos --seed 7 --pages 600 --kills 5
 
 Checkpoints every 0.5 s. Checks, and prints: every page crawled at least once; pages fetched twice
 within the bound of each kill (pages fetched after the newest complete checkpoint's capture, plus
@@ -24,7 +24,7 @@ from pathlib import Path
 from scrapy_actor_events.checkpoint.format import Manifest
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import crawl_doc, read_checkpoint, run_sync, scrapy_crawl, subprocess_env
+from ..support.crawling import crawl_doc, read_checkpoint, run_sync, scrapy_crawl, subprocess_env
 
 KEY = "SCRAPY_STATE_links"
 

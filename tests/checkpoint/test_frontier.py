@@ -14,8 +14,8 @@ from scrapy_actor_events import ActorEventsExtension
 from scrapy_actor_events.stats_keys import REQUESTS_UNSERIALIZABLE as STATS_UNSERIALIZABLE
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import crawl, read_checkpoint
-from .support.probe import paused_crawl, pop_all, queued_requests
+from ..support.crawling import crawl, read_checkpoint
+from ..support.probe import paused_crawl, pop_all, queued_requests
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -6,81 +6,43 @@ import datetime as dt
 import ipaddress
 import itertools
 import logging
+import math
 from typing import TYPE_CHECKING
 
 import pytest
-from scrapy import Spider
 from scrapy.utils.asyncio import sleep
-from scrapy.utils.defer import deferred_f_from_coro_f, deferred_from_coro, maybe_deferred_to_future
+from scrapy.utils.defer import deferred_f_from_coro_f
 
-from scrapy_actor_events.events.connection import EventsConnection
-from scrapy_actor_events.tools.site import DemoSite
+from scrapy_actor_events.events.connection import STABLE_AFTER_SECONDS, EventsConnection
 
-from .support.crawling import make_crawler
-from .support.events import start_events_server
+from ..support.events import (
+    RECONNECT_INITIAL_DELAY,
+    events_settings,
+    eventually,
+    finish,
+    start,
+    start_events_server,
+    wait_for_lines,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scrapy_actor_events.tools.harness import EventsServerProcess
-
-
-class SlowSpider(Spider):
-    name = "slow"
-
-    def __init__(self, url: str = "", **kwargs):
-        super().__init__(**kwargs)
-        self.start_urls = [url]
-
-    def parse(self, response):
-        yield from response.follow_all(css="a::attr(href)", callback=self.parse)
-
-
-def events_settings(url: str, **extra) -> dict:
-    return {
-        "ACTOR_EVENTS_WEBSOCKET_URL": url,
-        "ACTOR_EVENTS_RECONNECT_INITIAL_DELAY": 0.2,
-        "ACTOR_EVENTS_RECONNECT_MAX_DELAY": 10,
-        "CONCURRENT_REQUESTS": 2,
-        **extra,
-    }
-
-
-def start(site: DemoSite, **settings):
-    crawler = make_crawler(SlowSpider, **settings)
-    done = deferred_from_coro(crawler.crawl_async(url=f"{site.url}/"))
-    return crawler, done
-
-
-async def wait_for_lines(
-    server: EventsServerProcess, pattern: str, count: int, timeout: float = 20
-) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if len(server.matching(pattern)) >= count:
-            return
-        await sleep(0.02)
-    raise AssertionError(f"fewer than {count} lines matching {pattern!r}:\n{server.text()}")
-
-
-@pytest.fixture
-def slow_site():
-    # About 4 s of crawling at CONCURRENT_REQUESTS=2: time for a few reconnections.
-    with DemoSite(pages=70, delay=0.1) as demo:
-        yield demo
+    from scrapy_actor_events.tools.site import DemoSite
 
 
 @pytest.mark.parametrize("server_kind", ["autobahn", "websockets"])
 @pytest.mark.parametrize("refusal", ["1011", "reset"])
 @deferred_f_from_coro_f
 async def test_dropped_connections_are_retried_with_growing_delays(
-    server_kind: str, refusal: str, storage: Path, slow_site: DemoSite
+    server_kind: str, refusal: str, storage: Path, endless_site: DemoSite
 ) -> None:
     with start_events_server(server_kind) as server:
         server.send(f"refuse {refusal}")
         server.wait_for("refusing")
-        crawler, done = start(slow_site, **events_settings(server.url))
+        crawler, done = start(endless_site, **events_settings(server.url))
         await wait_for_lines(server, r"^refused ", 4)
-        await maybe_deferred_to_future(done)
+        await finish(crawler, done)
         attempts = [t for t, _ in server.matching(r"^refused ")]
     assert crawler.stats.get_value("finish_reason") == "finished", "the crawl goes on"
     gaps = [b - a for a, b in itertools.pairwise(attempts)][:3]
@@ -91,34 +53,48 @@ async def test_dropped_connections_are_retried_with_growing_delays(
 @pytest.mark.parametrize("server_kind", ["autobahn", "websockets"])
 @deferred_f_from_coro_f
 async def test_policy_violation_means_one_connection_and_the_crawl_goes_on(
-    server_kind: str, storage: Path, slow_site: DemoSite, caplog: pytest.LogCaptureFixture
+    server_kind: str, storage: Path, endless_site: DemoSite, caplog: pytest.LogCaptureFixture
 ) -> None:
+    def errors() -> list[logging.LogRecord]:
+        return [
+            r for r in caplog.records if r.levelno == logging.ERROR and "1008" in r.getMessage()
+        ]
+
     with start_events_server(server_kind) as server:
         server.send("refuse 1008")
         server.wait_for("refusing")
-        crawler, done = start(slow_site, **events_settings(server.url))
-        await maybe_deferred_to_future(done)
+        crawler, done = start(endless_site, **events_settings(server.url))
+        await eventually(lambda: bool(errors()), "the client logs the 1008 close")
+        # What is checked is an absence: a reconnection would come 0.2 s after the close and
+        # the next 0.54 s after that; the crawl goes on long enough for both.
+        await sleep(RECONNECT_INITIAL_DELAY * (1 + math.e) + 0.5)
+        await finish(crawler, done)
         server.send("status")
         status = server.wait_for(r"status \d+ open, (\d+) in total")
     assert status.group(1) == "1"
     assert crawler.stats.get_value("finish_reason") == "finished"
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR and "1008" in r.getMessage()]
-    assert len(errors) == 1
-    assert "will not be reopened" in errors[0].getMessage()
+    assert len(errors()) == 1
+    assert "will not be reopened" in errors()[0].getMessage()
 
 
 @deferred_f_from_coro_f
 async def test_a_connection_that_lived_reconnects_at_once_and_closes_with_1000(
-    storage: Path, slow_site: DemoSite
+    storage: Path, endless_site: DemoSite
 ) -> None:
     with start_events_server() as server:
-        crawler, done = start(slow_site, **events_settings(server.url))
+        crawler, done = start(endless_site, **events_settings(server.url))
         await wait_for_lines(server, r"^open 1 ", 1)
-        await sleep(1.2)
+        # The real threshold: this test is about connections that lived STABLE_AFTER_SECONDS.
+        await sleep(STABLE_AFTER_SECONDS + 0.2)
         server.send("close 1011")
         await wait_for_lines(server, r"^open 2 ", 1, timeout=3)
-        await maybe_deferred_to_future(done)
+        await sleep(STABLE_AFTER_SECONDS + 0.2)
+        await finish(crawler, done)
         await wait_for_lines(server, r"^closed 2 1000", 1, timeout=5)
+        # A socket the crawl closed stays closed, however long it lived: no retry comes after
+        # the reconnect delay.
+        await sleep(3 * RECONNECT_INITIAL_DELAY)
+        assert server.connections() == 2
     assert crawler.stats.get_value("finish_reason") == "finished"
 
 
@@ -138,18 +114,24 @@ MALFORMED = [
 @pytest.mark.parametrize("server_kind", ["autobahn", "websockets"])
 @deferred_f_from_coro_f
 async def test_malformed_frames_are_logged_and_ignored(
-    server_kind: str, storage: Path, slow_site: DemoSite, caplog: pytest.LogCaptureFixture
+    server_kind: str, storage: Path, endless_site: DemoSite, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="scrapy_actor_events")
     with start_events_server(server_kind) as server:
-        crawler, done = start(slow_site, **events_settings(server.url))
+        crawler, done = start(endless_site, **events_settings(server.url))
         await wait_for_lines(server, r"^open 1 ", 1)
         for command, _ in MALFORMED:
             server.send(command)
         server.send('raw {"name": "persistState"}')  # no data: defaults
         server.send('raw {"name": "brandNewEvent", "data": {}}')
         await wait_for_lines(server, r"^sent ", len(MALFORMED) + 2)
-        await maybe_deferred_to_future(done)
+        # Frames arrive in order: once the last two are counted, every frame has been read.
+        stats = crawler.stats
+        await eventually(
+            lambda: stats.get_value("actor_events/events/unknown") == 1,
+            "the last frame sent is read",
+        )
+        await finish(crawler, done)
         server.send("status")
         total = server.wait_for(r"status \d+ open, (\d+) in total").group(1)
     assert total == "1", "malformed frames never cost the connection"
@@ -163,16 +145,25 @@ async def test_malformed_frames_are_logged_and_ignored(
 
 
 @deferred_f_from_coro_f
-async def test_one_socket_for_several_crawlers(storage: Path, slow_site: DemoSite) -> None:
+async def test_one_socket_for_several_crawlers(storage: Path, endless_site: DemoSite) -> None:
     with start_events_server() as server:
-        first, first_done = start(slow_site, **events_settings(server.url))
-        second = make_crawler(SlowSpider, SPIDER_STATE_KEY="SECOND", **events_settings(server.url))
-        second_done = deferred_from_coro(second.crawl_async(url=f"{slow_site.url}/"))
+        settings = events_settings(server.url)
+        first, first_done = start(endless_site, **settings)
+        second, second_done = start(endless_site, SPIDER_STATE_KEY="SECOND", **settings)
         await wait_for_lines(server, r"^open 1 ", 1)
-        await sleep(0.5)
+        await eventually(
+            lambda: len(EventsConnection._by_url[server.url].listeners) == 2,
+            "both crawlers listen",
+        )
         server.send("persistState")
-        await maybe_deferred_to_future(first_done)
-        await maybe_deferred_to_future(second_done)
+        for crawler in (first, second):
+            stats = crawler.stats
+            await eventually(
+                lambda s=stats: s.get_value("actor_events/events/persistState") == 1,
+                "each crawler gets the event",
+            )
+        await finish(first, first_done)
+        await finish(second, second_done)
         server.send("status")
         total = server.wait_for(r"status \d+ open, (\d+) in total").group(1)
     assert total == "1"
@@ -221,23 +212,31 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 @deferred_f_from_coro_f
 async def test_wss_verifies_certificates(
-    storage: Path, slow_site: DemoSite, tmp_path: Path, caplog
+    storage: Path, endless_site: DemoSite, tmp_path: Path, caplog
 ) -> None:
+    def refused_logged() -> bool:
+        return "certificate verify failed" in caplog.text or "Could not connect" in caplog.text
+
     cert, key = self_signed(tmp_path)
     with start_events_server(extra_args=["--certificate", str(cert), "--key", str(key)]) as server:
         url = server.url.replace("127.0.0.1", "localhost")
         assert url.startswith("wss://")
         refused, done = start(
-            slow_site, **events_settings(url, ACTOR_EVENTS_RECONNECT_INITIAL_DELAY=5)
+            endless_site, **events_settings(url, ACTOR_EVENTS_RECONNECT_INITIAL_DELAY=5)
         )
-        await maybe_deferred_to_future(done)
+        await eventually(refused_logged, "the refused handshake is logged")
+        await finish(refused, done)
         assert not server.matching(r"^open "), "a self-signed certificate is refused by default"
-        assert "certificate verify failed" in caplog.text or "Could not connect" in caplog.text
 
-        accepted, done = start(slow_site, **events_settings(url, ACTOR_EVENTS_CA_FILE=str(cert)))
+        accepted, done = start(endless_site, **events_settings(url, ACTOR_EVENTS_CA_FILE=str(cert)))
         await wait_for_lines(server, r"^open 1 ", 1)
         server.send("persistState")
-        await maybe_deferred_to_future(done)
+        stats = accepted.stats
+        await eventually(
+            lambda: stats.get_value("actor_events/events/persistState") == 1,
+            "the event arrives over wss://",
+        )
+        await finish(accepted, done)
     assert accepted.stats.get_value("actor_events/events/persistState") == 1
     assert refused.stats.get_value("finish_reason") == "finished"
 
@@ -251,6 +250,6 @@ def test_importing_the_package_installs_no_reactor() -> None:
         "import sys, scrapy_actor_events, scrapy_actor_events.events.connection;"
         "assert 'twisted.internet.reactor' not in sys.modules, 'a reactor was installed'"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -34,7 +34,7 @@ from scrapy_actor_events.events.migration import Migration
 from scrapy_actor_events.events.reactions import EventReactions
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
-from .support.crawling import run_sync
+from ..support.crawling import run_sync
 
 KEY = "SCRAPY_STATE_fuzz"
 
@@ -105,18 +105,22 @@ def test_ten_thousand_event_messages_through_parser_and_dispatcher() -> None:
             samples.append(overloaded)
 
     reactions = EventReactions(crawler, checkpoint, migration, Cpu())  # type: ignore[arg-type]
-    seen = {"events": 0}
+    seen = {"frames": 0, "events": 0}
 
-    @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(frames)
-    def one(frame: tuple[bytes, bool]) -> None:
-        event = parse_message(*frame)
-        if event is not None:
-            seen["events"] += 1
-            reactions(event)
+    # A hundred frames per example: Hypothesis's cost is per example, not per frame drawn.
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(frames, min_size=100, max_size=100))
+    def hundred(batch: list[tuple[bytes, bool]]) -> None:
+        for frame in batch:
+            seen["frames"] += 1
+            event = parse_message(*frame)
+            if event is not None:
+                seen["events"] += 1
+                reactions(event)
 
-    one()
+    hundred()
     stats = crawler.stats.get_stats()
+    assert seen["frames"] >= 10_000
     assert seen["events"] > 1000, "enough of the generated frames were events"
     assert (
         sum(v for k, v in stats.items() if k.startswith("actor_events/events/")) == seen["events"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from typing import TYPE_CHECKING
 
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
@@ -13,10 +12,8 @@ from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 from scrapy_actor_events.exit_codes import ExitCode
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import subprocess_env
-from .support.events import start_events_server
-from .test_events_client import events_settings, start, wait_for_lines
-from .test_events_e2e import page_hits, start_crawl, wait_until
+from ..support.crawling import page_hits, start_crawl, subprocess_env, wait_until
+from ..support.events import events_settings, start, start_events_server, wait_for_lines
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,9 +24,9 @@ async def test_repeated_migrating_events_flush_once_and_a_migration_called_off_r
     storage: Path, caplog
 ) -> None:
     caplog.set_level(logging.INFO, logger="scrapy_actor_events")
-    with DemoSite(pages=80, delay=0.05) as site, start_events_server() as server:
+    with DemoSite(pages=50, delay=0.01) as site, start_events_server() as server:
         crawler, done = start(
-            site, **events_settings(server.url, ACTOR_EVENTS_MIGRATION_RESUME_AFTER=1)
+            site, **events_settings(server.url, ACTOR_EVENTS_MIGRATION_RESUME_AFTER=0.5)
         )
         await wait_for_lines(server, r"^open 1 ", 1)
         server.send("migrating 0.5")
@@ -40,20 +37,25 @@ async def test_repeated_migrating_events_flush_once_and_a_migration_called_off_r
     assert caplog.text.count("The platform is migrating this run") == 1
     assert caplog.text.count("Migration checkpoint complete") == 1
     assert "the migration was called off. The crawl goes on" in caplog.text
-    assert set(site.log.counts()) == {f"/p/{n}" for n in range(80)}
+    assert set(site.log.counts()) == {f"/p/{n}" for n in range(50)}
 
 
 def test_a_spider_closed_during_a_migration_exits_non_zero(storage: Path) -> None:
     with DemoSite(pages=200, delay=0.03) as site, start_events_server() as server:
         env = subprocess_env(storage, ACTOR_EVENTS_WEBSOCKET_URL=server.url)
         proc = start_crawl(site, env)
+        assert proc.stderr is not None
         server.wait_for(r"^open 1 ")
         wait_until(lambda: page_hits(site) >= 30)
         server.send("migrating 30")
-        server.wait_for(r"^sent migrating to 1")
-        time.sleep(1)
+        log = []
+        for line in proc.stderr:  # until the crawl holds its requests for the migration
+            log.append(line)
+            if "The platform is migrating this run" in line:
+                break
         proc.send_signal(signal.SIGTERM)  # Scrapy shuts down gracefully: the spider closes
-        _, stderr = proc.communicate(timeout=60)
+        _, rest = proc.communicate(timeout=60)
+        stderr = "".join(log) + rest
     assert proc.returncode == ExitCode.STOPPED_DURING_MIGRATION, stderr[-2000:]
     assert "during a migration: exiting with code 4" in stderr
     assert "Spider closed (shutdown)" in stderr

@@ -12,7 +12,7 @@ from scrapy_actor_events.checkpoint.format import Manifest, UnreadableCheckpoint
 from scrapy_actor_events.checkpoint.reader import read_checkpoint
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
-from .test_checkpointer import KEY, Harness
+from .test_writer import KEY, Harness
 
 if TYPE_CHECKING:
     from pathlib import Path

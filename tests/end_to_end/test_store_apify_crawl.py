@@ -11,19 +11,21 @@ from typing import TYPE_CHECKING
 import pytest
 from scrapy.utils.defer import deferred_f_from_coro_f
 
+from scrapy_actor_events.config import DEFAULTS
 from scrapy_actor_events.exit_codes import CLOSE_STORE_UNAVAILABLE
 from scrapy_actor_events.stats_keys import CHECKPOINT_FAILED as STATS_FAILED
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import crawl, crawl_doc, scrapy_crawl, subprocess_env
-from .support.spiders import PagesSpider
+from ..support.crawling import crawl, crawl_doc, scrapy_crawl, subprocess_env
+from ..support.spiders import PagesSpider
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .servers.apify_api import ApifyApiServer
+    from ..servers.apify_api import ApifyApiServer
 
 KEY = "SCRAPY_STATE_pages"
+UPLOAD_CONCURRENCY = DEFAULTS["ACTOR_EVENTS_UPLOAD_CONCURRENCY"]
 PAGES = 150  # and the start page
 
 #: name: (server faults, settings)
@@ -82,7 +84,11 @@ async def test_the_crawl_goes_on_through_store_faults(
         assert any("saved to" in m for m in messages[first_failure:]), "the next one tried again"
     if fault == "429 bursts":
         assert stats["actor_events/store/rate_limited"] > 0
-    assert stats["actor_events/store/requests"] == len(apify_api.log), (stats, apify_api.log[-5:])
+    # Every request is counted, retries included. A failed checkpoint cancels the uploads it
+    # still runs, and one cancelled before its first byte left counts as sent but never reaches
+    # the server: at most the other uploads of each failed checkpoint.
+    unseen = stats["actor_events/store/requests"] - len(apify_api.log)
+    assert 0 <= unseen <= failed * (UPLOAD_CONCURRENCY - 1), (stats, apify_api.log[-5:])
     last = apify_api.read_checkpoint(sid, KEY, "pages")
     assert last is not None
     saved_generations = [re.match(r"Checkpoint (\d+) saved", m) for m in caplog.messages]

@@ -21,13 +21,13 @@ from scrapy_actor_events.store import JSON, LocalKeyValueStore, StoreError, buil
 from scrapy_actor_events.store.apify import MAX_RECORD_BYTES, ApifyKeyValueStore
 from scrapy_actor_events.store.base import BINARY
 
-from .support.bulk import BulkSource
-from .support.crawling import scrapy_crawl, subprocess_env
+from ..support.bulk import BulkSource
+from ..support.crawling import scrapy_crawl, subprocess_env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .servers.apify_api import ApifyApiServer
+    from ..servers.apify_api import ApifyApiServer
 
 KEY = "SCRAPY_STATE_big"
 

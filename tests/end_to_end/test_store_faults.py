@@ -7,24 +7,22 @@ restored."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from scrapy_actor_events.checkpoint.format import UnreadableCheckpoint
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import EXAMPLE_PROJECT, crawl_doc, scrapy_crawl
-from .support.events import start_events_server
-from .test_events_e2e import page_hits, wait_until
+from ..support.crawling import crawl_doc, page_hits, scrapy_crawl
+from ..support.events import start_events_server
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .support.backends import LocalBackend
+    from ..support.backends import LocalBackend
 
 KEY = "SCRAPY_STATE_links"
 STORES = {
@@ -122,40 +120,44 @@ def test_a_third_of_writes_failing(backend: LocalBackend, tmp_path: Path) -> Non
     )
 
 
-def start(faults: Faults, site: DemoSite, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scrapy",
-            "crawl",
-            *faults.args(site, "-s", "CONCURRENT_REQUESTS=8"),
-        ],
-        cwd=EXAMPLE_PROJECT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+# The faults below are injected in front of the store (tests/support/faulty_store.py), so the
+# two stores would run the same code: they run with the local store only. The platform store's
+# own slow, stalled and failing requests are in test_store_apify_crawl.py and store/test_apify.py.
 
 
+@pytest.mark.parametrize("backend", ["local"], indirect=True)
 def test_writes_that_hang_past_the_migration_window(backend: LocalBackend, tmp_path: Path) -> None:
     faults = Faults(backend, tmp_path)
-    with DemoSite(pages=300, delay=0.03) as site, start_events_server() as server:
+    time_remaining = 1.0
+    with DemoSite(pages=200, delay=0.03) as site, start_events_server() as server:
         env = faults.env(
             ACTOR_EVENTS_WEBSOCKET_URL=server.url, APIFY_PERSIST_STATE_INTERVAL_MILLIS="300"
         )
-        proc = start(faults, site, env)
-        server.wait_for(r"^open 1 ")
-        wait_until(lambda: page_hits(site) >= 80 and faults.has_manifest())
-        faults.set({"hang": 30})
-        time.sleep(0.5)
-        before = backend.manifest(KEY)
-        server.send("migrating 2")
-        time.sleep(2.5)
-        assert proc.poll() is None, "still alive when the kill comes"
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+        state: dict[str, Any] = {}
+
+        def platform() -> bool:
+            """Hang every write; announce a migration; SIGKILL the crawl once its time is up."""
+            if "hanging" not in state:
+                if server.matching(r"^open 1 ") and page_hits(site) >= 60 and faults.has_manifest():
+                    faults.set({"hang": 30})
+                    state["hanging"] = True
+            elif "before" not in state:
+                # Checkpoints are written one at a time: once a write hangs, the one before it
+                # has landed whole, and no later manifest can.
+                if faults.count("hang") >= 1:
+                    state["before"] = backend.manifest(KEY)
+                    server.send(f"migrating {time_remaining:g}")
+                    state["at"] = time.monotonic()
+            else:
+                return time.monotonic() - state["at"] > time_remaining + 0.5
+            return False
+
+        run = scrapy_crawl(
+            faults.args(site, "-s", "CONCURRENT_REQUESTS=8"), env, kill_when=platform
+        )
         backend.after_kill()
+        assert run.killed, "still alive when the kill comes"
+        before = state["before"]
         assert faults.count("hang") >= 1
         assert backend.manifest(KEY).generation == before.generation, "the hung write never landed"
         backend.read(KEY, "links")  # the previous checkpoint is whole
@@ -163,17 +165,18 @@ def test_writes_that_hang_past_the_migration_window(backend: LocalBackend, tmp_p
         final = scrapy_crawl(faults.args(site), faults.env())
         assert final.returncode == 0
         assert f"Resuming from checkpoint {before.generation}" in final.stderr
-    assert set(site.log.counts()) == {f"/p/{n}" for n in range(300)}
+    assert set(site.log.counts()) == {f"/p/{n}" for n in range(200)}
 
 
+@pytest.mark.parametrize("backend", ["local"], indirect=True)
 def test_a_full_disk(backend: LocalBackend, tmp_path: Path) -> None:
     faults = Faults(backend, tmp_path)
-    with DemoSite(pages=300, delay=0.01) as site:
+    with DemoSite(pages=200, delay=0.01) as site:
         env = faults.env(APIFY_PERSIST_STATE_INTERVAL_MILLIS="200")
         state = {}
 
         def fill_the_disk() -> bool:
-            if "full" not in state and faults.has_manifest() and page_hits(site) >= 100:
+            if "full" not in state and faults.has_manifest() and page_hits(site) >= 60:
                 state["full"] = backend.manifest(KEY)
                 faults.set({"enospc": True})
             return False
@@ -190,7 +193,7 @@ def test_a_full_disk(backend: LocalBackend, tmp_path: Path) -> None:
         again = scrapy_crawl(faults.args(site), faults.env())
         assert again.returncode == 0
         assert "Resuming from checkpoint" in again.stderr
-    assert set(site.log.counts()) == {f"/p/{n}" for n in range(300)}
+    assert set(site.log.counts()) == {f"/p/{n}" for n in range(200)}
 
 
 def test_a_kill_in_the_middle_of_a_multi_chunk_write(backend: LocalBackend, tmp_path: Path) -> None:
@@ -205,9 +208,9 @@ def test_a_kill_in_the_middle_of_a_multi_chunk_write(backend: LocalBackend, tmp_
                 state["armed"] = True
                 faults.set({"pause_after_chunks": 2, "marker": str(faults.marker)})
             if faults.marker.exists():
-                # Let the uploads that went through before the pause land, then kill.
-                state.setdefault("paused_at", time.monotonic())
-                return time.monotonic() - state["paused_at"] > 0.5
+                # Kill once an upload of the paused write has landed in the store.
+                generation = faults.marker.read_text().split(".part-")[1].split("-")[0]
+                return any(f".part-{generation}-" in k for k in backend.chunk_keys(KEY))
             return False
 
         run = scrapy_crawl(faults.args(site, *small_chunks), env, kill_when=paused_mid_write)

@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from .support.crawling import EXAMPLE_PROJECT, subprocess_env
+from ..support.crawling import EXAMPLE_PROJECT, subprocess_env
 
 
 def test_it_deploys_as_an_actor() -> None:

@@ -18,12 +18,12 @@ from scrapy_actor_events.environment import ActorEnvironment
 from scrapy_actor_events.store import BINARY, build_store
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import crawl_doc, run_sync, scrapy_crawl, subprocess_env
+from ..support.crawling import crawl_doc, run_sync, scrapy_crawl, subprocess_env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .support.backends import LocalBackend
+    from ..support.backends import LocalBackend
 
 KEY = "SCRAPY_STATE_links"
 
