@@ -139,10 +139,6 @@ class Frontier:
             self._removed.append(seq)
 
     @property
-    def open_count(self) -> int:
-        return len(self._seq_of) + self.backlog
-
-    @property
     def backlog(self) -> int:
         return len(self._backlog_seqs) - self._backlog_at
 

@@ -185,10 +185,6 @@ class Checkpointer:
             start_task(self._serve())
         return d
 
-    @property
-    def busy(self) -> bool:
-        return self._busy
-
     async def _serve(self) -> None:
         try:
             while self._waiters and self.writes_enabled:

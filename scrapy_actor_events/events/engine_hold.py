@@ -33,6 +33,3 @@ class EngineHold:
         if not self.reasons:
             self.engine.unpause()
             internals.wake_engine(self.engine)
-
-    def holds(self, reason: str) -> bool:
-        return reason in self.reasons

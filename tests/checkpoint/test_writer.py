@@ -190,7 +190,7 @@ async def test_concurrent_requests_coalesce_and_none_is_lost(storage: Path) -> N
     h.add(5)
     first = h.checkpointer.request("a")
     await asyncio.sleep(0.02)  # "a" is being written now
-    assert h.checkpointer.busy
+    assert not first.called
     h.add(5)
     second = h.checkpointer.request("b")
     third = h.checkpointer.request("c")
@@ -331,5 +331,4 @@ async def test_restore_enqueues_the_first_batch_at_once_and_the_rest_in_later_tu
         await sleep(0)
     assert not restorer.pending
     assert queued == list(h.open)
-    assert frontier.open_count == 250
     assert stats.get_value("actor_events/restore/requests") == 250

@@ -116,7 +116,7 @@ async def test_overload_steps_up_pauses_then_restores_exactly(
         before = snapshot(crawler)
         up = feed(throttle, clock, [True] * 8)
         during = snapshot(crawler)
-        paused = hold.holds(HOLD_REASON) and crawler.engine.paused
+        paused = HOLD_REASON in hold.reasons and crawler.engine.paused
         down = feed(throttle, clock, [False] * 10)
         return before, up, during, paused, down, snapshot(crawler), hold.reasons
 
