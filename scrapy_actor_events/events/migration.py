@@ -86,9 +86,12 @@ class Migration:
         self.hold.hold(HOLD_REASON)
         self.stop_timer()
         logger.warning(
-            "The platform is migrating this run in %.1f s: new requests are held, %d in flight"
+            "The platform is migrating this run in %.1f s%s: new requests are held, %d in flight"
             " finish, and the frontier is checkpointed.",
             seconds,
+            " (the event gave no usable time; ACTOR_EVENTS_MIGRATION_DEFAULT_SECONDS)"
+            if time_remaining is None
+            else "",
             self.in_flight(),
         )
         deferred_from_coro(self._flush())
