@@ -125,6 +125,16 @@ class _Factory(WebSocketClientFactory, ReconnectingClientFactory):
         ReconnectingClientFactory.retry(self, connector)
         self.connection._retrying(self.delay)
 
+    def resetDelay(self) -> None:
+        """Start the delays over, without undoing a ``stopTrying()``.
+
+        Twisted's ``resetDelay`` also sets ``continueTrying``: called when a socket the crawl
+        itself closed goes down, it would open the socket again.
+        """
+        trying = self.continueTrying
+        ReconnectingClientFactory.resetDelay(self)
+        self.continueTrying = trying
+
 
 class EventsConnection:
     """The process's events socket and the crawlers listening to it."""
@@ -190,10 +200,10 @@ class EventsConnection:
         if self.open_protocol is protocol:
             self.open_protocol = None
         assert self._factory is not None
+        if not self._factory.continueTrying:
+            return  # closed by us (the crawl ended) or after a never-reconnect code: stay closed
         if lived >= STABLE_AFTER_SECONDS:
             self._factory.resetDelay()
-        if not self._factory.continueTrying:
-            return
         if code in NEVER_RECONNECT:
             self._factory.stopTrying()
             if not self._refused_logged:
