@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
-from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import _scrapy_internals as internals
 from .checkpoint.codec import RequestCodec
 from .checkpoint.crawl_state import CrawlState
-from .checkpoint.cut import CrawlCut
+from .checkpoint.cut import CrawlCut, requests_in_flight
 from .checkpoint.frontier import Frontier
 from .checkpoint.options import Trigger
 from .checkpoint.resume import CannotStart, Restorer, read_checkpoint
@@ -205,6 +204,7 @@ class ActorEventsExtension:
             start_timer=self.timer.start,
             default_time_remaining=self.config.migration.default_time_remaining,
             resume_after=self.config.migration.resume_after,
+            requests_kept_by=None if self.frontier else type(engine.scheduler).__name__,
         )
         if self.config.throttle.enabled:
             self.throttle = OverloadThrottle(self.crawler, hold, self.config.throttle)
@@ -223,7 +223,7 @@ class ActorEventsExtension:
         frontier = self.frontier
         if frontier is not None:
             return sum(1 for r in internals.in_progress(engine) if frontier.tracked(r))
-        return sum(1 for r in internals.in_progress(engine) if r.callback is not NO_CALLBACK)
+        return requests_in_flight(engine)
 
     # -- running ------------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ class Migration:
         start_timer: Callable[[], None],
         default_time_remaining: float,
         resume_after: float,
+        requests_kept_by: str | None = None,
     ) -> None:
         self.hold = hold
         self.checkpoint = checkpoint
@@ -70,6 +71,8 @@ class Migration:
         self.start_timer = start_timer
         self.default_time_remaining = default_time_remaining
         self.resume_after = resume_after
+        #: The scheduler that keeps the requests when the frontier is not checkpointed.
+        self.requests_kept_by = requests_kept_by
         self.active = False
         self.deadline = 0.0
         self.final: CheckpointResult | None = None
@@ -87,12 +90,15 @@ class Migration:
         self.stop_timer()
         logger.warning(
             "The platform is migrating this run in %.1f s%s: new requests are held, %d in flight"
-            " finish, and the frontier is checkpointed.",
+            " finish, and %s checkpointed.",
             seconds,
             " (the event gave no usable time; ACTOR_EVENTS_MIGRATION_DEFAULT_SECONDS)"
             if time_remaining is None
             else "",
             self.in_flight(),
+            "the frontier is"
+            if self.requests_kept_by is None
+            else f"the stats and spider.state are ({self.requests_kept_by} keeps the requests)",
         )
         deferred_from_coro(self._flush())
 
@@ -125,7 +131,14 @@ class Migration:
             return
         self.final = result
         left = self.deadline - time.monotonic()
-        if result.saved:
+        if result.saved and self.requests_kept_by is not None:
+            logger.info(
+                "Migration checkpoint complete (%s): stats and spider.state saved with %s"
+                " requests in flight, %.1f s before the deadline; %s keeps the requests. Holding"
+                " the crawl until the platform stops the process.",
+                why, f"{result.in_flight:,}", left, self.requests_kept_by,
+            )  # fmt: skip
+        elif result.saved:
             logger.info(
                 "Migration checkpoint complete (%s): %s pending, %s in flight, %.1f s before the"
                 " deadline. Holding the crawl until the platform stops the process.",
