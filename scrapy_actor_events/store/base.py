@@ -52,6 +52,10 @@ class StoreError(Exception):
     """A store operation failed; the message says which and why (never with a token)."""
 
 
+class StoreMissing(StoreError):
+    """The store itself does not exist (a platform store id that is unknown or has expired)."""
+
+
 @dataclass(frozen=True)
 class StoreOptions:
     """Which store checkpoints go to and how it is reached (``ACTOR_EVENTS_STORE*``, the
