@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .checkpoint.format import default_state_key, validate_state_key
 from .checkpoint.options import CheckpointOptions, ResumeMode, UnreadableMode
-from .environment import ActorEnvironment
+from .environment import DEFAULT_STORE_ID, ActorEnvironment
 from .events.connection import SocketOptions
 from .events.migration import MigrationOptions
 from .events.throttle import ThrottleOptions
@@ -186,6 +186,9 @@ def store_options(settings: BaseSettings, env: ActorEnvironment) -> StoreOptions
         storage_dir=_text(settings, "ACTOR_EVENTS_STORAGE_DIR") or env.local_storage_dir,
         store_id=_text(settings, "ACTOR_EVENTS_STORE_ID") or env.default_store_id,
         store_id_configured=env.store_id_configured,
+        # Locally, ACTOR_DEFAULT_KEY_VALUE_STORE_ID is not a directory: crawlee's file-system
+        # client keeps the default store in key_value_stores/default/ whatever it says.
+        local_store_id=_text(settings, "ACTOR_EVENTS_STORE_ID") or DEFAULT_STORE_ID,
         store_name=store_name,
         token=env.token,
         api_url=env.api_base_url,

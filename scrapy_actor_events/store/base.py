@@ -67,6 +67,10 @@ class StoreOptions:
     store_id: str = "default"
     #: A store id was given (in the environment or the settings), not the ``default`` fallback.
     store_id_configured: bool = False
+    #: The local store's directory under ``key_value_stores/``: ``default``, where crawlee and the
+    #: Apify SDK keep the run's default store whatever ``ACTOR_DEFAULT_KEY_VALUE_STORE_ID`` says,
+    #: unless ``ACTOR_EVENTS_STORE_ID`` names another.
+    local_store_id: str = "default"
     store_name: str | None = None
     token: str | None = field(default=None, repr=False)
     api_url: str = "https://api.apify.com"
