@@ -31,6 +31,7 @@ from .events.migration import Migration
 from .events.reactions import EventReactions
 from .events.throttle import OverloadThrottle
 from .exit_codes import CLOSE_REASONS, ExitCode
+from .shutdown import GracefulStop
 from .store import build_store
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class ActorEventsExtension:
         self.reactions: EventReactions | None = None
         self.events: EventsConnection | None = None
         self.throttle: OverloadThrottle | None = None
+        self.graceful_stop = GracefulStop(crawler, self._reactor_stopping)
         self.timer = PersistTimer(config.checkpoint.persist_interval, self.request_checkpoint)
         self.download_log: DownloadLog | None = None
         if config.download_log:
@@ -164,6 +166,7 @@ class ActorEventsExtension:
         await self.checkpointer.collect_garbage()
         self.timer.start()
         self._listen_to_events(engine)
+        self.graceful_stop.install()
         # CoreStats sets start_time in its own spider_opened; let it run, then keep the first run's.
         await sleep(0)
         self.crawl_state.after_core_stats_opened()
@@ -233,7 +236,19 @@ class ActorEventsExtension:
 
     # -- closing ------------------------------------------------------------------------------
 
+    def _reactor_stopping(self) -> Deferred[CheckpointResult] | None:
+        """The reactor stops with the spider open (Twisted's own SIGTERM handler, a second signal):
+        during a migration, a last checkpoint and exit code 4, as if the spider had closed."""
+        if self.events is not None and self.reactions is not None:
+            self.events.stop_listening(self.reactions)  # closed with 1000, not dropped
+        if self.migration is None or not self.migration.active:
+            return None
+        if self.config.set_exit_code:
+            internals.exit_with_code_after_shutdown(ExitCode.STOPPED_DURING_MIGRATION)
+        return self.migration.last_checkpoint()
+
     async def spider_closed(self, spider: Spider, reason: str) -> None:
+        self.graceful_stop.uninstall()
         self.timer.stop()
         if self.restorer is not None:
             self.restorer.cancel()

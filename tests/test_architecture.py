@@ -24,7 +24,8 @@ ALLOWED = {
     "events": LEAVES | {"checkpoint"},
     "download_log": LEAVES,
     "config": LEAVES | {"checkpoint", "events", "store"},
-    "extension": LEAVES | {"checkpoint", "events", "store", "config", "download_log"},
+    "extension": LEAVES | {"checkpoint", "events", "store", "config", "download_log", "shutdown"},
+    "shutdown": LEAVES,
 }
 MAX_LINES = 400
 

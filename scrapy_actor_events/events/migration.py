@@ -90,15 +90,16 @@ class Migration:
         self.stop_timer()
         logger.warning(
             "The platform is migrating this run in %.1f s%s: new requests are held, %d in flight"
-            " finish, and %s checkpointed.",
+            " finish, and %s.",
             seconds,
             " (the event gave no usable time; ACTOR_EVENTS_MIGRATION_DEFAULT_SECONDS)"
             if time_remaining is None
             else "",
             self.in_flight(),
-            "the frontier is"
+            "the frontier is checkpointed"
             if self.requests_kept_by is None
-            else f"the stats and spider.state are ({self.requests_kept_by} keeps the requests)",
+            else "the stats and spider.state are checkpointed"
+            f" ({self.requests_kept_by} keeps the requests)",
         )
         deferred_from_coro(self._flush())
 
@@ -165,6 +166,24 @@ class Migration:
         self.end()
         self.start_timer()
         self.hold.release(HOLD_REASON)
+
+    def last_checkpoint(self) -> Deferred[CheckpointResult]:
+        """One more checkpoint, given the time left before the kill (at least a second): the
+        process is stopping during the migration, and the flush may not have finished."""
+        from twisted.internet import reactor
+
+        left = max(self.deadline - time.monotonic(), 1.0)
+        logger.warning(
+            "The process is stopping during a migration with the spider still open: a last"
+            " checkpoint (%.1f s left), then exit code 4 so that the platform restarts the run.",
+            left,
+        )
+        d = self.checkpoint(Trigger.MIGRATING)
+        d.addTimeout(left, reactor)
+        d.addErrback(
+            lambda failure: logger.error("The last checkpoint did not finish: %s", failure.value)
+        )
+        return d
 
     def end(self) -> None:
         """Stop the migration flush (the spider closes, or an abort overrides it)."""
