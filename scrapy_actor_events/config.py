@@ -4,8 +4,9 @@ A :class:`Config` is made of option groups, each defined beside the part it conf
 here by a function of its own: the checkpoint (:class:`~.checkpoint.options.CheckpointOptions`),
 the store (:class:`~.store.base.StoreOptions`), the events socket
 (:class:`~.events.connection.SocketOptions`), the migration
-(:class:`~.events.migration.MigrationOptions`) and the overload throttle
-(:class:`~.events.throttle.ThrottleOptions`).
+(:class:`~.events.migration.MigrationOptions`), the overload throttle
+(:class:`~.events.throttle.ThrottleOptions`) and the run's status message
+(:class:`~.status.StatusOptions`).
 
 Each setting may also come from the platform's environment (see :mod:`.environment`); a value set in
 Scrapy settings wins over the environment. Invalid values raise ``ValueError`` at start, naming the
@@ -24,6 +25,7 @@ from .environment import DEFAULT_STORE_ID, ActorEnvironment
 from .events.connection import SocketOptions
 from .events.migration import MigrationOptions
 from .events.throttle import ThrottleOptions
+from .status import StatusOptions
 from .store.base import STORE_NAME_RE, StoreOptions
 
 if TYPE_CHECKING:
@@ -67,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_EVENTS_THROTTLE_START_DELAY": 0.5,
     "ACTOR_EVENTS_THROTTLE_PAUSE_AFTER": 30.0,
     "ACTOR_EVENTS_DOWNLOAD_LOG": None,
+    "ACTOR_EVENTS_STATUS_MESSAGE": True,
+    "ACTOR_EVENTS_STATUS_INTERVAL": 5.0,
 }
 
 #: The platform's record-size limit is 9,437,184 bytes; chunks stay well below it.
@@ -268,6 +272,13 @@ def throttle_options(settings: BaseSettings) -> ThrottleOptions:
     return throttle
 
 
+def status_options(settings: BaseSettings) -> StatusOptions:
+    interval = _number(settings, "ACTOR_EVENTS_STATUS_INTERVAL", float)
+    if not interval > 0:
+        raise ValueError(f"ACTOR_EVENTS_STATUS_INTERVAL must be > 0 seconds, got {interval!r}.")
+    return StatusOptions(enabled=_bool(settings, "ACTOR_EVENTS_STATUS_MESSAGE"), interval=interval)
+
+
 @dataclass(frozen=True)
 class Config:
     """The parsed settings of one crawler."""
@@ -280,6 +291,7 @@ class Config:
     socket: SocketOptions
     migration: MigrationOptions
     throttle: ThrottleOptions
+    status: StatusOptions
     environment: ActorEnvironment
 
     @classmethod
@@ -296,6 +308,7 @@ class Config:
             socket=socket_options(settings, env),
             migration=migration_options(settings),
             throttle=throttle_options(settings),
+            status=status_options(settings),
             environment=env,
         )
 

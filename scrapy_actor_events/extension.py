@@ -15,6 +15,7 @@ from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import _scrapy_internals as internals
+from . import stats_keys
 from .checkpoint.codec import RequestCodec
 from .checkpoint.crawl_state import CrawlState
 from .checkpoint.cut import CrawlCut, requests_in_flight
@@ -32,6 +33,7 @@ from .events.reactions import EventReactions
 from .events.throttle import OverloadThrottle
 from .exit_codes import CLOSE_REASONS, ExitCode
 from .shutdown import GracefulStop
+from .status import StatusReporter
 from .store import build_store
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
     from twisted.internet.defer import Deferred
 
     from .store.base import KeyValueStore
@@ -69,6 +72,7 @@ class ActorEventsExtension:
         self.events: EventsConnection | None = None
         self.throttle: OverloadThrottle | None = None
         self.graceful_stop = GracefulStop(crawler, self._reactor_stopping)
+        self.status: StatusReporter | None = None
         self.timer = PersistTimer(config.checkpoint.persist_interval, self.request_checkpoint)
         self.download_log: DownloadLog | None = None
         if config.download_log:
@@ -157,8 +161,14 @@ class ActorEventsExtension:
             if self.config.set_exit_code:
                 internals.exit_with_code_after_shutdown(CLOSE_REASONS[exc.reason])
             raise CloseSpider(exc.reason) from None
+        self._report_status(stats)
         if restored is not None:
             self.restorer.restore(spider, restored)
+            after_migration = stats.get_value(stats_keys.MIGRATION_UNDER_WAY, 0) == 1
+            stats.set_value(stats_keys.MIGRATION_UNDER_WAY, 0)  # this process is the restart
+            if self.status is not None:
+                migrations = stats.get_value(stats_keys.MIGRATIONS, 0) if after_migration else 0
+                self.status.resumed_from(restored.manifest.generation, migrations)
         else:
             self.crawl_state.ensure_spider_state(spider)
         if owns_frontier:
@@ -197,7 +207,29 @@ class ActorEventsExtension:
             on_enqueued, on_finished = self.download_log.wrap(on_enqueued, on_finished)
         return internals.hook_frontier(engine, on_enqueued, on_finished)
 
+    def _report_status(self, stats: StatsCollector) -> None:
+        """The run's status message, when the crawl runs as an Actor on the platform store."""
+        from .store.apify import ApifyKeyValueStore
+
+        self.status = StatusReporter.build(
+            self.config.environment,
+            self.config.status,
+            on_platform_store=isinstance(self.store, ApifyKeyValueStore),
+            stats=stats,
+            pending=self._pending,
+        )
+        if self.status is not None and self.checkpointer is not None:
+            self.checkpointer.on_saved.append(self.status.checkpoint_saved)
+
+    def _pending(self) -> int | None:
+        scheduler = self.crawler.engine.scheduler if self.crawler.engine else None
+        if scheduler is None or not hasattr(type(scheduler), "__len__"):
+            return None  # the SDK's ApifyScheduler keeps its queue on the platform
+        return len(scheduler) + (self.frontier.backlog if self.frontier else 0)  # type: ignore[arg-type]
+
     def _listen_to_events(self, engine: ExecutionEngine) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
         hold = EngineHold(engine)
         self.migration = Migration(
             hold,
@@ -208,6 +240,7 @@ class ActorEventsExtension:
             default_time_remaining=self.config.migration.default_time_remaining,
             resume_after=self.config.migration.resume_after,
             requests_kept_by=None if self.frontier else type(engine.scheduler).__name__,
+            called_off=lambda: stats.set_value(stats_keys.MIGRATION_UNDER_WAY, 0),
         )
         if self.config.throttle.enabled:
             self.throttle = OverloadThrottle(self.crawler, hold, self.config.throttle)
@@ -274,6 +307,8 @@ class ActorEventsExtension:
         if self.checkpointer.writes_enabled:
             closing = self.checkpointer.request(Trigger.CLOSE, close_reason=reason)
             await maybe_deferred_to_future(closing)
+        if self.status is not None:
+            await self.status.close(reason)
         if self.store is not None:
             await self.store.close()
         if self.download_log is not None:

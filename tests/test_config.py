@@ -45,7 +45,7 @@ def test_every_setting_has_a_default_and_a_row_in_the_readme() -> None:
     # One setting per option of every group, but for what comes from the environment only.
     # (store.local_store_id is ACTOR_EVENTS_STORE_ID again, for the local store's directory.)
     from_environment = {"store_id_configured", "token", "api_url", "is_at_home", "local_store_id"}
-    groups = {"checkpoint", "store", "socket", "migration", "throttle", "environment"}
+    groups = {"checkpoint", "store", "socket", "migration", "throttle", "status", "environment"}
     fields = {f.name for f in dataclasses.fields(Config)} - groups
     c = config()
     for group in groups - {"environment"}:

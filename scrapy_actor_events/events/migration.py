@@ -63,6 +63,7 @@ class Migration:
         default_time_remaining: float,
         resume_after: float,
         requests_kept_by: str | None = None,
+        called_off: Callable[[], None] = lambda: None,
     ) -> None:
         self.hold = hold
         self.checkpoint = checkpoint
@@ -73,6 +74,7 @@ class Migration:
         self.resume_after = resume_after
         #: The scheduler that keeps the requests when the frontier is not checkpointed.
         self.requests_kept_by = requests_kept_by
+        self.called_off = called_off
         self.active = False
         self.deadline = 0.0
         self.final: CheckpointResult | None = None
@@ -165,6 +167,7 @@ class Migration:
         )
         self.end()
         self.start_timer()
+        self.called_off()
         self.hold.release(HOLD_REASON)
 
     def last_checkpoint(self) -> Deferred[CheckpointResult]:
