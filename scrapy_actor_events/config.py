@@ -26,7 +26,7 @@ from .events.connection import SocketOptions
 from .events.migration import MigrationOptions
 from .events.throttle import ThrottleOptions
 from .status import StatusOptions
-from .store.base import STORE_NAME_RE, StoreOptions
+from .store.base import STORE_NAME_RE, STORE_NAME_RULE, StoreOptions
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -173,8 +173,8 @@ def store_options(settings: BaseSettings, env: ActorEnvironment) -> StoreOptions
     store_name = _text(settings, "ACTOR_EVENTS_STORE_NAME")
     if store_name is not None and not STORE_NAME_RE.match(store_name):
         raise ValueError(
-            f"ACTOR_EVENTS_STORE_NAME={store_name!r} is not a valid store name: use 1-63"
-            " letters, digits and hyphens."
+            f"ACTOR_EVENTS_STORE_NAME={store_name!r} is not a valid store name: use"
+            f" {STORE_NAME_RULE}."
         )
     retries = _number(settings, "ACTOR_EVENTS_API_MAX_RETRIES", int)
     if retries < 0:

@@ -21,8 +21,10 @@ KEY_CHARS = r"a-zA-Z0-9!\-_.'()"
 MAX_KEY_LENGTH = 256
 KEY_RE = re.compile(rf"^[{KEY_CHARS}]{{1,{MAX_KEY_LENGTH}}}$")
 KEY_RULE = "1-256 characters of a-zA-Z0-9!-_.'() (no '/', ':' or spaces)"
-#: Named platform stores: 1-63 letters, digits and hyphens.
-STORE_NAME_RE = re.compile(r"^[a-zA-Z0-9-]{1,63}$")
+#: Named platform stores: 1-63 letters, digits and hyphens, a hyphen never first or last (the
+#: platform refuses such names).
+STORE_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+STORE_NAME_RULE = "1-63 letters, digits and hyphens, a hyphen never first or last"
 
 
 def is_valid_key(key: object) -> bool:
