@@ -184,13 +184,19 @@ def test_migrating_sigkill_and_resume_keep_items_and_state_equal_to_the_pages_cr
     assert final["close_reason"] == "finished"
     items = dataset_items(storage)
     state_pages = final_state_pages(storage)
-    crawled = sum(hits.values())
+    # Pages crawled, in both processes: responses (from the site or the template's HTTP cache).
+    crawled = final["summary"]["stats"]["response_received_count"]
     assert 0 < at_kill < len(items)
+    assert {item["url"].split("/", 3)[3] for item in items} == {f"p/{n}" for n in range(pages)}
     assert set(hits) == {f"/p/{n}" for n in range(pages)}, "no page is lost"
     # Each page crawled, in either process, is one item in the dataset and one count in
-    # spider.state: nothing the killed process did is missing or counted twice.
-    assert len(items) == state_pages == crawled, (len(items), state_pages, hits.most_common(3))
+    # spider.state: nothing the killed process did is missing or counted twice. (ApifyScheduler
+    # ignores Scrapy's dupefilter: a page reached through a redirect is crawled, and counted,
+    # twice; Scrapy's scheduler crawls each page once, the start page twice.)
+    assert len(items) == state_pages == crawled, (len(items), state_pages, crawled)
     assert final["summary"]["stats"]["item_scraped_count"] == len(items)
+    if scheduler == "Scheduler":
+        assert crawled == pages + 1
 
 
 def final_state_pages(storage: Path) -> int:

@@ -83,6 +83,8 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 CONCURRENT_REQUESTS = 8
 LOG_LEVEL = "INFO"
+# As in the template: apply_apify_settings() keeps the cache in a key-value store.
+HTTPCACHE_ENABLED = True
 """
 
 SPIDER = """\
