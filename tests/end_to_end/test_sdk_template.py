@@ -88,7 +88,9 @@ def wait_until(condition, timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("scheduler", SCHEDULERS)
+@pytest.mark.parametrize(
+    "scheduler", ["ApifyScheduler", pytest.param("Scheduler", marks=pytest.mark.slow)]
+)
 def test_sigterm_during_a_migration_exits_4_under_run_scrapy_actor(
     scheduler: str, tmp_path: Path, storage: Path
 ) -> None:
@@ -129,6 +131,7 @@ def test_a_second_sigterm_stops_at_once_and_still_exits_4(tmp_path: Path, storag
     assert manifest(storage)["trigger"].startswith("migrating")
 
 
+@pytest.mark.slow
 def test_sigterm_outside_a_migration_closes_the_spider_and_exits_0(
     tmp_path: Path, storage: Path
 ) -> None:

@@ -370,6 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run(self, run_id: str, body: bytes) -> Answer:
         api = self.api
+        arrived = time.monotonic()
         if api.run_faults.latency:
             time.sleep(api.run_faults.latency)
         if api.run_faults.status is not None:
@@ -383,6 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
                     body = gzip.decompress(body)
                 doc = json.loads(body or b"{}")
                 run.messages.append((doc.get("statusMessage"), doc.get("isStatusMessageTerminal")))
+                run.arrived.append(arrived)
             elif self.command != "GET":
                 return error(405, "method-not-allowed", "Method not allowed")
             return ok(200, {"data": run.resource()})

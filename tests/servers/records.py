@@ -74,6 +74,8 @@ class Run:
     started_at: str
     #: (statusMessage, isStatusMessageTerminal) of every update, None where a field was not sent.
     messages: list[tuple[str | None, bool | None]] = field(default_factory=list)
+    #: When each update arrived (time.monotonic()), before it was answered.
+    arrived: list[float] = field(default_factory=list)
 
     def resource(self) -> dict[str, Any]:
         """The run object the API returns: every field apify-client's ``Run`` model requires."""
