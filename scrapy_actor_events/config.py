@@ -4,8 +4,9 @@ A :class:`Config` is made of option groups, each defined beside the part it conf
 here by a function of its own: the checkpoint (:class:`~.checkpoint.options.CheckpointOptions`),
 the store (:class:`~.store.base.StoreOptions`), the events socket
 (:class:`~.events.connection.SocketOptions`), the migration
-(:class:`~.events.migration.MigrationOptions`) and the overload throttle
-(:class:`~.events.throttle.ThrottleOptions`).
+(:class:`~.events.migration.MigrationOptions`), the overload throttle
+(:class:`~.events.throttle.ThrottleOptions`) and the run's status message
+(:class:`~.status.StatusOptions`).
 
 Each setting may also come from the platform's environment (see :mod:`.environment`); a value set in
 Scrapy settings wins over the environment. Invalid values raise ``ValueError`` at start, naming the
@@ -20,11 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .checkpoint.format import default_state_key, validate_state_key
 from .checkpoint.options import CheckpointOptions, ResumeMode, UnreadableMode
-from .environment import ActorEnvironment
+from .environment import DEFAULT_STORE_ID, ActorEnvironment
 from .events.connection import SocketOptions
 from .events.migration import MigrationOptions
 from .events.throttle import ThrottleOptions
-from .store.base import STORE_NAME_RE, StoreOptions
+from .status import StatusOptions
+from .store.base import STORE_NAME_RE, STORE_NAME_RULE, StoreOptions
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -67,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_EVENTS_THROTTLE_START_DELAY": 0.5,
     "ACTOR_EVENTS_THROTTLE_PAUSE_AFTER": 30.0,
     "ACTOR_EVENTS_DOWNLOAD_LOG": None,
+    "ACTOR_EVENTS_STATUS_MESSAGE": True,
+    "ACTOR_EVENTS_STATUS_INTERVAL": 5.0,
 }
 
 #: The platform's record-size limit is 9,437,184 bytes; chunks stay well below it.
@@ -169,8 +173,8 @@ def store_options(settings: BaseSettings, env: ActorEnvironment) -> StoreOptions
     store_name = _text(settings, "ACTOR_EVENTS_STORE_NAME")
     if store_name is not None and not STORE_NAME_RE.match(store_name):
         raise ValueError(
-            f"ACTOR_EVENTS_STORE_NAME={store_name!r} is not a valid store name: use 1-63"
-            " letters, digits and hyphens."
+            f"ACTOR_EVENTS_STORE_NAME={store_name!r} is not a valid store name: use"
+            f" {STORE_NAME_RULE}."
         )
     retries = _number(settings, "ACTOR_EVENTS_API_MAX_RETRIES", int)
     if retries < 0:
@@ -186,6 +190,9 @@ def store_options(settings: BaseSettings, env: ActorEnvironment) -> StoreOptions
         storage_dir=_text(settings, "ACTOR_EVENTS_STORAGE_DIR") or env.local_storage_dir,
         store_id=_text(settings, "ACTOR_EVENTS_STORE_ID") or env.default_store_id,
         store_id_configured=env.store_id_configured,
+        # Locally, ACTOR_DEFAULT_KEY_VALUE_STORE_ID is not a directory: crawlee's file-system
+        # client keeps the default store in key_value_stores/default/ whatever it says.
+        local_store_id=_text(settings, "ACTOR_EVENTS_STORE_ID") or DEFAULT_STORE_ID,
         store_name=store_name,
         token=env.token,
         api_url=env.api_base_url,
@@ -265,6 +272,13 @@ def throttle_options(settings: BaseSettings) -> ThrottleOptions:
     return throttle
 
 
+def status_options(settings: BaseSettings) -> StatusOptions:
+    interval = _number(settings, "ACTOR_EVENTS_STATUS_INTERVAL", float)
+    if not interval > 0:
+        raise ValueError(f"ACTOR_EVENTS_STATUS_INTERVAL must be > 0 seconds, got {interval!r}.")
+    return StatusOptions(enabled=_bool(settings, "ACTOR_EVENTS_STATUS_MESSAGE"), interval=interval)
+
+
 @dataclass(frozen=True)
 class Config:
     """The parsed settings of one crawler."""
@@ -277,6 +291,7 @@ class Config:
     socket: SocketOptions
     migration: MigrationOptions
     throttle: ThrottleOptions
+    status: StatusOptions
     environment: ActorEnvironment
 
     @classmethod
@@ -293,6 +308,7 @@ class Config:
             socket=socket_options(settings, env),
             migration=migration_options(settings),
             throttle=throttle_options(settings),
+            status=status_options(settings),
             environment=env,
         )
 

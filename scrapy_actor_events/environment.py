@@ -45,6 +45,8 @@ class ActorEnvironment:
     store_id_configured: bool = False
     local_storage_dir: str = DEFAULT_STORAGE_DIR
     persist_interval_seconds: float = DEFAULT_PERSIST_INTERVAL_SECONDS
+    #: ``ACTOR_RUN_ID``: the platform's run (also set by the CLI's ``apify call``), else None.
+    run_id: str | None = None
     #: Not the platform's: set by ``scrapy-actor-events rehearse`` for the crawls it runs.
     download_log: str | None = None
 
@@ -78,5 +80,6 @@ class ActorEnvironment:
             local_storage_dir=_first(env, "APIFY_LOCAL_STORAGE_DIR", "CRAWLEE_STORAGE_DIR")
             or DEFAULT_STORAGE_DIR,
             persist_interval_seconds=interval,
+            run_id=_first(env, "ACTOR_RUN_ID", "APIFY_ACTOR_RUN_ID", "APIFY_ACT_RUN_ID"),
             download_log=_first(env, "ACTOR_EVENTS_DOWNLOAD_LOG"),
         )

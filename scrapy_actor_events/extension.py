@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider, NotConfigured
-from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import _scrapy_internals as internals
+from . import stats_keys
 from .checkpoint.codec import RequestCodec
 from .checkpoint.crawl_state import CrawlState
-from .checkpoint.cut import CrawlCut
+from .checkpoint.cut import CrawlCut, requests_in_flight
 from .checkpoint.frontier import Frontier
 from .checkpoint.options import Trigger
 from .checkpoint.resume import CannotStart, Restorer, read_checkpoint
@@ -32,6 +32,8 @@ from .events.migration import Migration
 from .events.reactions import EventReactions
 from .events.throttle import OverloadThrottle
 from .exit_codes import CLOSE_REASONS, ExitCode
+from .shutdown import GracefulStop
+from .status import StatusReporter
 from .store import build_store
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
     from twisted.internet.defer import Deferred
 
     from .store.base import KeyValueStore
@@ -68,6 +71,8 @@ class ActorEventsExtension:
         self.reactions: EventReactions | None = None
         self.events: EventsConnection | None = None
         self.throttle: OverloadThrottle | None = None
+        self.graceful_stop = GracefulStop(crawler, self._reactor_stopping)
+        self.status: StatusReporter | None = None
         self.timer = PersistTimer(config.checkpoint.persist_interval, self.request_checkpoint)
         self.download_log: DownloadLog | None = None
         if config.download_log:
@@ -156,8 +161,14 @@ class ActorEventsExtension:
             if self.config.set_exit_code:
                 internals.exit_with_code_after_shutdown(CLOSE_REASONS[exc.reason])
             raise CloseSpider(exc.reason) from None
+        self._report_status(stats)
         if restored is not None:
             self.restorer.restore(spider, restored)
+            after_migration = stats.get_value(stats_keys.MIGRATION_UNDER_WAY, 0) == 1
+            stats.set_value(stats_keys.MIGRATION_UNDER_WAY, 0)  # this process is the restart
+            if self.status is not None:
+                migrations = stats.get_value(stats_keys.MIGRATIONS, 0) if after_migration else 0
+                self.status.resumed_from(restored.manifest.generation, migrations)
         else:
             self.crawl_state.ensure_spider_state(spider)
         if owns_frontier:
@@ -165,6 +176,7 @@ class ActorEventsExtension:
         await self.checkpointer.collect_garbage()
         self.timer.start()
         self._listen_to_events(engine)
+        self.graceful_stop.install()
         # CoreStats sets start_time in its own spider_opened; let it run, then keep the first run's.
         await sleep(0)
         self.crawl_state.after_core_stats_opened()
@@ -195,7 +207,29 @@ class ActorEventsExtension:
             on_enqueued, on_finished = self.download_log.wrap(on_enqueued, on_finished)
         return internals.hook_frontier(engine, on_enqueued, on_finished)
 
+    def _report_status(self, stats: StatsCollector) -> None:
+        """The run's status message, when the crawl runs as an Actor on the platform store."""
+        from .store.apify import ApifyKeyValueStore
+
+        self.status = StatusReporter.build(
+            self.config.environment,
+            self.config.status,
+            on_platform_store=isinstance(self.store, ApifyKeyValueStore),
+            stats=stats,
+            pending=self._pending,
+        )
+        if self.status is not None and self.checkpointer is not None:
+            self.checkpointer.on_saved.append(self.status.checkpoint_saved)
+
+    def _pending(self) -> int | None:
+        scheduler = self.crawler.engine.scheduler if self.crawler.engine else None
+        if scheduler is None or not hasattr(type(scheduler), "__len__"):
+            return None  # the SDK's ApifyScheduler keeps its queue on the platform
+        return len(scheduler) + (self.frontier.backlog if self.frontier else 0)  # type: ignore[arg-type]
+
     def _listen_to_events(self, engine: ExecutionEngine) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
         hold = EngineHold(engine)
         self.migration = Migration(
             hold,
@@ -205,6 +239,8 @@ class ActorEventsExtension:
             start_timer=self.timer.start,
             default_time_remaining=self.config.migration.default_time_remaining,
             resume_after=self.config.migration.resume_after,
+            requests_kept_by=None if self.frontier else type(engine.scheduler).__name__,
+            called_off=lambda: stats.set_value(stats_keys.MIGRATION_UNDER_WAY, 0),
         )
         if self.config.throttle.enabled:
             self.throttle = OverloadThrottle(self.crawler, hold, self.config.throttle)
@@ -223,7 +259,7 @@ class ActorEventsExtension:
         frontier = self.frontier
         if frontier is not None:
             return sum(1 for r in internals.in_progress(engine) if frontier.tracked(r))
-        return sum(1 for r in internals.in_progress(engine) if r.callback is not NO_CALLBACK)
+        return requests_in_flight(engine)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -233,7 +269,19 @@ class ActorEventsExtension:
 
     # -- closing ------------------------------------------------------------------------------
 
+    def _reactor_stopping(self) -> Deferred[CheckpointResult] | None:
+        """The reactor stops with the spider open (Twisted's own SIGTERM handler, a second signal):
+        during a migration, a last checkpoint and exit code 4, as if the spider had closed."""
+        if self.events is not None and self.reactions is not None:
+            self.events.stop_listening(self.reactions)  # closed with 1000, not dropped
+        if self.migration is None or not self.migration.active:
+            return None
+        if self.config.set_exit_code:
+            internals.exit_with_code_after_shutdown(ExitCode.STOPPED_DURING_MIGRATION)
+        return self.migration.last_checkpoint()
+
     async def spider_closed(self, spider: Spider, reason: str) -> None:
+        self.graceful_stop.uninstall()
         self.timer.stop()
         if self.restorer is not None:
             self.restorer.cancel()
@@ -259,6 +307,8 @@ class ActorEventsExtension:
         if self.checkpointer.writes_enabled:
             closing = self.checkpointer.request(Trigger.CLOSE, close_reason=reason)
             await maybe_deferred_to_future(closing)
+        if self.status is not None:
+            await self.status.close(reason)
         if self.store is not None:
             await self.store.close()
         if self.download_log is not None:

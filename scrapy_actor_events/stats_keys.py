@@ -25,6 +25,11 @@ RESTORE_PREFIX = "actor_events/restore/"
 # -- events and the overload throttle -----------------------------------------------------------
 #: One counter per event name: ``actor_events/events/<name>`` (``unknown`` for the rest).
 EVENTS_PREFIX = "actor_events/events/"
+#: Migrations the crawl went through (repeated ``migrating`` events of one count once).
+MIGRATIONS = "actor_events/migrations"
+#: 1 from a ``migrating`` until the migration is called off: in a checkpoint, the next process
+#: is the restart after that migration.
+MIGRATION_UNDER_WAY = "actor_events/migration/under_way"
 CPU_OVERLOADED_SAMPLES = "actor_events/cpu/overloaded_samples"
 THROTTLE_PREFIX = "actor_events/throttle/"
 THROTTLE_EPISODES = "actor_events/throttle/episodes"
@@ -38,6 +43,10 @@ STORE_RATE_LIMITED = "actor_events/store/rate_limited"
 STORE_SERVER_ERRORS = "actor_events/store/server_errors"
 STORE_NETWORK_ERRORS = "actor_events/store/network_errors"
 STORE_FAILED = "actor_events/store/failed"
+
+# -- the run's status message on the platform ---------------------------------------------------
+STATUS_UPDATES = "actor_events/status/updates"
+STATUS_FAILED = "actor_events/status/failed"
 
 # -- Scrapy's own keys that the package reads or adjusts -----------------------------------------
 ITEMS = "item_scraped_count"

@@ -23,8 +23,11 @@ ALLOWED = {
     "checkpoint": LEAVES | {"store"},
     "events": LEAVES | {"checkpoint"},
     "download_log": LEAVES,
-    "config": LEAVES | {"checkpoint", "events", "store"},
-    "extension": LEAVES | {"checkpoint", "events", "store", "config", "download_log"},
+    "config": LEAVES | {"checkpoint", "events", "store", "status"},
+    "extension": LEAVES
+    | {"checkpoint", "events", "store", "config", "download_log", "shutdown", "status"},
+    "shutdown": LEAVES,
+    "status": LEAVES | {"checkpoint"},
 }
 MAX_LINES = 400
 

@@ -42,8 +42,9 @@ def test_every_setting_has_a_default() -> None:
 
     # One setting per option of every group, but for what comes from the environment only.
     # (docs/SETTINGS.md follows DEFAULTS: tests/test_docs.py.)
-    from_environment = {"store_id_configured", "token", "api_url", "is_at_home"}
-    groups = {"checkpoint", "store", "socket", "migration", "throttle", "environment"}
+    # (store.local_store_id is ACTOR_EVENTS_STORE_ID again, for the local store's directory.)
+    from_environment = {"store_id_configured", "token", "api_url", "is_at_home", "local_store_id"}
+    groups = {"checkpoint", "store", "socket", "migration", "throttle", "status", "environment"}
     fields = {f.name for f in dataclasses.fields(Config)} - groups
     c = config()
     for group in groups - {"environment"}:

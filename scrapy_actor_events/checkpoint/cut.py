@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.asyncio import sleep
 
 from .. import _scrapy_internals as internals
@@ -52,7 +53,10 @@ class CrawlCut:
         release = await self._between_callbacks()
         try:
             if self.frontier is None:
-                capture = FrontierCapture(SegmentKind.BASE, [], [], [], None, 0, 0, 0, 0)
+                # The scheduler keeps the requests; what is in flight still matters: their
+                # callbacks change the items and spider.state this checkpoint holds.
+                in_flight = requests_in_flight(self.engine) if self.engine is not None else 0
+                capture = FrontierCapture(SegmentKind.BASE, [], [], [], None, 0, 0, in_flight, 0)
             else:
                 capture = self.frontier.capture(full=base)
             return capture, self.crawl_state.capture(self.spider, capture.in_flight)
@@ -81,3 +85,9 @@ class CrawlCut:
                 self.timeout,
             )
         return release
+
+
+def requests_in_flight(engine: ExecutionEngine) -> int:
+    """Requests the engine took from the scheduler, whatever the scheduler, whose callback has not
+    finished; robots.txt and media downloads (``NO_CALLBACK``) left out."""
+    return sum(1 for r in internals.in_progress(engine) if r.callback is not NO_CALLBACK)

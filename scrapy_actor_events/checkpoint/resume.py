@@ -10,6 +10,7 @@ from scrapy.utils.asyncio import call_later
 
 from .. import stats_keys
 from ..exit_codes import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE, FINISHED_REASONS
+from ..store.base import StoreMissing
 from .crawl_state import CrawlState
 from .format import UnreadableCheckpoint
 from .options import ResumeMode, UnreadableMode
@@ -66,6 +67,10 @@ async def read_checkpoint(
             key, where, exc.reason, aside,
         )  # fmt: skip
         return None
+    except StoreMissing as exc:
+        raise CannotStart(
+            CLOSE_STORE_UNAVAILABLE, "%s The crawl stops at start, before it writes anything.", exc
+        ) from None
     except Exception as exc:
         raise CannotStart(
             CLOSE_STORE_UNAVAILABLE,

@@ -41,6 +41,8 @@ from .options import URGENT_TRIGGERS, Trigger
 from .reader import Restored, read_checkpoint
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scrapy.statscollectors import StatsCollector
 
     from ..store.base import KeyValueStore
@@ -110,6 +112,8 @@ class Checkpointer:
         self._min_generation = 0
         self._waiters: list[tuple[Deferred[CheckpointResult], Trigger, str | None]] = []
         self._busy = False
+        #: Called with every checkpoint saved (the run's status message follows them).
+        self.on_saved: list[Callable[[CheckpointResult], None]] = []
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -201,11 +205,20 @@ class Checkpointer:
                     raise
                 for d, _, _ in waiters:
                     d.callback(result)
+                if result.saved:
+                    self._saved(result)
             for d, _, _ in self._waiters:
                 d.callback(CheckpointResult(saved=False, error="checkpoints are disabled"))
             self._waiters = []
         finally:
             self._busy = False
+
+    def _saved(self, result: CheckpointResult) -> None:
+        for listener in self.on_saved:
+            try:
+                listener(result)
+            except Exception:  # a listener's bug must not stop checkpoints
+                logger.exception("Error in a listener of saved checkpoints")
 
     def _wants_base(self, triggers: frozenset[Trigger]) -> bool:
         if self.manifest is None:

@@ -125,6 +125,16 @@ class _Factory(WebSocketClientFactory, ReconnectingClientFactory):
         ReconnectingClientFactory.retry(self, connector)
         self.connection._retrying(self.delay)
 
+    def resetDelay(self) -> None:
+        """Start the delays over, without undoing a ``stopTrying()``.
+
+        Twisted's ``resetDelay`` also sets ``continueTrying``: called when a socket the crawl
+        itself closed goes down, it would open the socket again.
+        """
+        trying = self.continueTrying
+        ReconnectingClientFactory.resetDelay(self)
+        self.continueTrying = trying
+
 
 class EventsConnection:
     """The process's events socket and the crawlers listening to it."""

@@ -62,6 +62,8 @@ class Migration:
         start_timer: Callable[[], None],
         default_time_remaining: float,
         resume_after: float,
+        requests_kept_by: str | None = None,
+        called_off: Callable[[], None] = lambda: None,
     ) -> None:
         self.hold = hold
         self.checkpoint = checkpoint
@@ -70,6 +72,9 @@ class Migration:
         self.start_timer = start_timer
         self.default_time_remaining = default_time_remaining
         self.resume_after = resume_after
+        #: The scheduler that keeps the requests when the frontier is not checkpointed.
+        self.requests_kept_by = requests_kept_by
+        self.called_off = called_off
         self.active = False
         self.deadline = 0.0
         self.final: CheckpointResult | None = None
@@ -86,10 +91,17 @@ class Migration:
         self.hold.hold(HOLD_REASON)
         self.stop_timer()
         logger.warning(
-            "The platform is migrating this run in %.1f s: new requests are held, %d in flight"
-            " finish, and the frontier is checkpointed.",
+            "The platform is migrating this run in %.1f s%s: new requests are held, %d in flight"
+            " finish, and %s.",
             seconds,
+            " (the event gave no usable time; ACTOR_EVENTS_MIGRATION_DEFAULT_SECONDS)"
+            if time_remaining is None
+            else "",
             self.in_flight(),
+            "the frontier is checkpointed"
+            if self.requests_kept_by is None
+            else "the stats and spider.state are checkpointed"
+            f" ({self.requests_kept_by} keeps the requests)",
         )
         deferred_from_coro(self._flush())
 
@@ -122,7 +134,14 @@ class Migration:
             return
         self.final = result
         left = self.deadline - time.monotonic()
-        if result.saved:
+        if result.saved and self.requests_kept_by is not None:
+            logger.info(
+                "Migration checkpoint complete (%s): stats and spider.state saved with %s"
+                " requests in flight, %.1f s before the deadline; %s keeps the requests. Holding"
+                " the crawl until the platform stops the process.",
+                why, f"{result.in_flight:,}", left, self.requests_kept_by,
+            )  # fmt: skip
+        elif result.saved:
             logger.info(
                 "Migration checkpoint complete (%s): %s pending, %s in flight, %.1f s before the"
                 " deadline. Holding the crawl until the platform stops the process.",
@@ -148,7 +167,26 @@ class Migration:
         )
         self.end()
         self.start_timer()
+        self.called_off()
         self.hold.release(HOLD_REASON)
+
+    def last_checkpoint(self) -> Deferred[CheckpointResult]:
+        """One more checkpoint, given the time left before the kill (at least a second): the
+        process is stopping during the migration, and the flush may not have finished."""
+        from twisted.internet import reactor
+
+        left = max(self.deadline - time.monotonic(), 1.0)
+        logger.warning(
+            "The process is stopping during a migration with the spider still open: a last"
+            " checkpoint (%.1f s left), then exit code 4 so that the platform restarts the run.",
+            left,
+        )
+        d = self.checkpoint(Trigger.MIGRATING)
+        d.addTimeout(left, reactor)
+        d.addErrback(
+            lambda failure: logger.error("The last checkpoint did not finish: %s", failure.value)
+        )
+        return d
 
     def end(self) -> None:
         """Stop the migration flush (the spider closes, or an abort overrides it)."""

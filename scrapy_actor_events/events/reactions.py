@@ -68,6 +68,9 @@ class EventReactions:
                 self.checkpoint(Trigger.PERSIST_STATE)
         elif event.name == MIGRATING:
             if not self.aborting:
+                if not self.migration.active:
+                    stats.inc_value(stats_keys.MIGRATIONS)  # one per migration, not per event
+                    stats.set_value(stats_keys.MIGRATION_UNDER_WAY, 1)
                 self.migration.begin(event.time_remaining)
         elif event.name == ABORTING:
             self.abort()

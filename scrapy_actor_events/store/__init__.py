@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 from scrapy.utils.misc import build_from_crawler, load_object
 
-from .base import BINARY, JSON, KeyValueStore, StoreChoice, StoreError, StoreOptions
+from .base import (
+    BINARY,
+    JSON,
+    KeyValueStore,
+    StoreChoice,
+    StoreError,
+    StoreMissing,
+    StoreOptions,
+)
 from .local import LocalKeyValueStore
 
 if TYPE_CHECKING:
@@ -19,6 +27,7 @@ __all__ = [
     "LocalKeyValueStore",
     "StoreChoice",
     "StoreError",
+    "StoreMissing",
     "StoreOptions",
     "build_store",
 ]

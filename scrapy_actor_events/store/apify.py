@@ -24,7 +24,7 @@ from apify_client.errors import ApifyApiError, NotFoundError
 from apify_client.http_clients import ImpitHttpClientAsync
 
 from .. import stats_keys
-from .base import JSON, MAX_RECORD_BYTES, StoreError, check_key
+from .base import JSON, MAX_RECORD_BYTES, StoreError, StoreMissing, check_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -211,23 +211,40 @@ class ApifyKeyValueStore:
     async def _store(self) -> KeyValueStoreClientAsync:
         if self._kv is not None:
             return self._kv
-        if self._client is None:
-            self._client = self._new_client()
-        if self.store_id is None:
-            assert self.store_name is not None
-            if self._resolving is None:
-                self._resolving = asyncio.Lock()
-            async with self._resolving:
-                if self.store_id is None:
-                    found = await self._client.key_value_stores().get_or_create(
-                        name=self.store_name, timeout=self._timeout()
-                    )
-                    self.store_id = found.id
-                    logger.info(
-                        "Platform key-value store %r has id %s", self.store_name, self.store_id
-                    )
-        self._kv = self._client.key_value_store(self.store_id)
+        if self._resolving is None:
+            self._resolving = asyncio.Lock()
+        async with self._resolving:  # one resolution, however many first calls run at once
+            if self._kv is not None:
+                return self._kv
+            if self._client is None:
+                self._client = self._new_client()
+            if self.store_id is None:
+                assert self.store_name is not None
+                found = await self._client.key_value_stores().get_or_create(
+                    name=self.store_name, timeout=self._timeout()
+                )
+                self.store_id = found.id
+                logger.info("Platform key-value store %r has id %s", self.store_name, found.id)
+            else:
+                await self._check_exists(self._client, self.store_id)
+            self._kv = self._client.key_value_store(self.store_id)
         return self._kv
+
+    async def _check_exists(self, client: ApifyClientAsync, store_id: str) -> None:
+        """Raise :class:`StoreMissing` unless the store ``store_id`` exists.
+
+        apify-client turns every 404 into None: without this, a store that is gone reads as "no
+        checkpoint", a new crawl starts, and every write fails. The SDK checks the same way.
+        """
+        if await client.key_value_store(store_id).get(timeout=self._timeout()) is not None:
+            return
+        raise StoreMissing(
+            f"The platform key-value store {store_id} does not exist at"
+            f" {_public_url(self.api_url)} (or this token may not see it). Unnamed stores expire"
+            " 7 days after their run. Point ACTOR_EVENTS_STORE_ID (or the run's"
+            " ACTOR_DEFAULT_KEY_VALUE_STORE_ID) at an existing store, or set"
+            " ACTOR_EVENTS_STORE_NAME to keep checkpoints in a named store, created if missing."
+        )
 
     def _timeout(self) -> timedelta:
         return timedelta(seconds=self.timeout)

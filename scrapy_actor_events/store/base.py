@@ -21,8 +21,10 @@ KEY_CHARS = r"a-zA-Z0-9!\-_.'()"
 MAX_KEY_LENGTH = 256
 KEY_RE = re.compile(rf"^[{KEY_CHARS}]{{1,{MAX_KEY_LENGTH}}}$")
 KEY_RULE = "1-256 characters of a-zA-Z0-9!-_.'() (no '/', ':' or spaces)"
-#: Named platform stores: 1-63 letters, digits and hyphens.
-STORE_NAME_RE = re.compile(r"^[a-zA-Z0-9-]{1,63}$")
+#: Named platform stores: 1-63 letters, digits and hyphens, a hyphen never first or last (the
+#: platform refuses such names).
+STORE_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+STORE_NAME_RULE = "1-63 letters, digits and hyphens, a hyphen never first or last"
 
 
 def is_valid_key(key: object) -> bool:
@@ -52,6 +54,10 @@ class StoreError(Exception):
     """A store operation failed; the message says which and why (never with a token)."""
 
 
+class StoreMissing(StoreError):
+    """The store itself does not exist (a platform store id that is unknown or has expired)."""
+
+
 @dataclass(frozen=True)
 class StoreOptions:
     """Which store checkpoints go to and how it is reached (``ACTOR_EVENTS_STORE*``, the
@@ -63,6 +69,10 @@ class StoreOptions:
     store_id: str = "default"
     #: A store id was given (in the environment or the settings), not the ``default`` fallback.
     store_id_configured: bool = False
+    #: The local store's directory under ``key_value_stores/``: ``default``, where crawlee and the
+    #: Apify SDK keep the run's default store whatever ``ACTOR_DEFAULT_KEY_VALUE_STORE_ID`` says,
+    #: unless ``ACTOR_EVENTS_STORE_ID`` names another.
+    local_store_id: str = "default"
     store_name: str | None = None
     token: str | None = field(default=None, repr=False)
     api_url: str = "https://api.apify.com"

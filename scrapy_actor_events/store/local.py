@@ -2,14 +2,16 @@
 
 ::
 
-    <storage dir>/key_value_stores/<store id>/__metadata__.json
-    <storage dir>/key_value_stores/<store id>/<urlquote(key)>                     the value
-    <storage dir>/key_value_stores/<store id>/<urlquote(key)>.__metadata__.json   its metadata:
+    <storage dir>/key_value_stores/default/__metadata__.json
+    <storage dir>/key_value_stores/default/<urlquote(key)>                     the value
+    <storage dir>/key_value_stores/default/<urlquote(key)>.__metadata__.json   its metadata:
                                                   {"key": ..., "content_type": ..., "size": ...}
 
 This is what the Apify SDK (4.x) and crawlee-python read, so ``Actor.get_value(key)`` sees the
-checkpoint manifest. Every file is written to a temporary name, flushed with fsync and renamed, so a
-kill at any instant leaves either the old file or the new one.
+checkpoint manifest. crawlee's file-system client keeps the run's default store in ``default/``
+whatever ``ACTOR_DEFAULT_KEY_VALUE_STORE_ID`` says, and so does this store;
+``ACTOR_EVENTS_STORE_ID`` names another directory. Every file is written to a temporary name,
+flushed with fsync and renamed, so a kill at any instant leaves either the old file or the new one.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class LocalKeyValueStore:
 
     @classmethod
     def from_options(cls, options: StoreOptions, stats: StatsCollector | None = None) -> Self:
-        return cls(options.storage_dir, options.store_id)
+        return cls(options.storage_dir, options.local_store_id)
 
     @property
     def ref(self) -> str:

@@ -9,7 +9,8 @@ sending malformed frames. Every command and connection is reported on stdout, on
 Commands::
 
     persistState [true|false]     migrating [SECONDS]     aborting
-    cpu on|off                    systemInfo              (cpuInfo is sent every --cpu-interval)
+    cpu on|off                    systemInfo [on|off]     (cpu on|off: systemInfo and cpuInfo
+                                                           every --cpu-interval seconds)
     raw TEXT                      binary HEX              big BYTES
     close CODE [REASON]           reset                   refuse CODE|reset|off
     flood COUNT [EVENT]           freeze (stop answering pings and reading)
@@ -34,11 +35,32 @@ def _print(line: str) -> None:
     sys.stdout.flush()
 
 
+def platform_time() -> str:
+    """Now, as the platform writes ``createdAt``: ISO 8601, milliseconds, ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def event_message(name: str, data: dict[str, Any] | None = None) -> bytes:
-    doc: dict[str, Any] = {"name": name, "createdAt": datetime.now(UTC).isoformat()}
+    doc: dict[str, Any] = {"name": name, "createdAt": platform_time()}
     if data is not None:
         doc["data"] = data
     return json.dumps(doc).encode()
+
+
+def system_info(overloaded: bool) -> dict[str, Any]:
+    """A ``systemInfo`` payload in the platform's full shape: the Apify SDK requires all eight
+    fields and drops the event if one is missing. CPU usage is in percent, memory in bytes."""
+    cpu = 100.0 if overloaded else 10.0
+    return {
+        "memAvgBytes": 190_000_000.0,
+        "memCurrentBytes": 200_000_000,
+        "memMaxBytes": 260_000_000,
+        "cpuAvgUsage": cpu * 0.8,
+        "cpuMaxUsage": max(cpu, 53.9),
+        "cpuCurrentUsage": cpu,
+        "isCpuOverloaded": overloaded,
+        "createdAt": platform_time(),
+    }
 
 
 class _ServerProtocol(WebSocketServerProtocol):
@@ -143,7 +165,9 @@ class EventsServer:
         return self.broadcast(event_message(name, data), label=name)
 
     def set_cpu(self, overloaded: bool) -> None:
-        """Report the CPU as (not) overloaded in a cpuInfo event every ``cpu_interval`` seconds."""
+        """Report the CPU as (not) overloaded every ``cpu_interval`` seconds, as the platform
+        does: in a ``systemInfo`` (what the Python SDK reads) and a ``cpuInfo`` (the older form,
+        which the JS SDK still passes on)."""
         from twisted.internet.task import LoopingCall
 
         self.cpu_overloaded = overloaded
@@ -156,6 +180,7 @@ class EventsServer:
 
     def _send_cpu(self) -> None:
         if self.clients and self.cpu_overloaded is not None:
+            self.send("systemInfo", system_info(self.cpu_overloaded))
             self.send("cpuInfo", {"isCpuOverloaded": self.cpu_overloaded})
 
     def close_all(self, code: int, reason: str = "closed by the events server") -> None:
@@ -165,7 +190,11 @@ class EventsServer:
 
     def flood(self, count: int, name: str) -> None:
         """Send ``count`` events at once: a burst far above the platform's one a second."""
-        data = {"isCpuOverloaded": False} if name in {"cpuInfo", "systemInfo"} else {}
+        data: dict[str, Any] = {}
+        if name == "systemInfo":
+            data = system_info(False)
+        elif name == "cpuInfo":
+            data = {"isCpuOverloaded": False}
         for client in list(self.clients):
             for _ in range(count):
                 client.sendMessage(event_message(name, data))
@@ -209,12 +238,10 @@ class EventsServer:
                 raise ValueError("say 'cpu on' or 'cpu off'")
             self.set_cpu(rest == "on")
         elif verb == "systemInfo":
-            overloaded = bool(self.cpu_overloaded)
-            self.send(
-                "systemInfo",
-                {"isCpuOverloaded": overloaded, "cpuCurrentUsage": 100.0 if overloaded else 10.0,
-                 "memCurrentBytes": 1e8, "createdAt": datetime.now(UTC).isoformat()},
-            )  # fmt: skip
+            if rest not in {"", "on", "off"}:
+                raise ValueError("say 'systemInfo', 'systemInfo on' or 'systemInfo off'")
+            overloaded = rest == "on" if rest else bool(self.cpu_overloaded)
+            self.send("systemInfo", system_info(overloaded))
         elif verb == "raw":
             self.broadcast(rest.encode(), label="raw")
         elif verb == "binary":

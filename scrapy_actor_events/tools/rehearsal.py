@@ -26,13 +26,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..download_log import FETCHED
 from ..exit_codes import ExitCode
+from .events_server import event_message, system_info
 from .harness import EventsServerError, EventsServerProcess, crawl_environment, run_crawl
 
 if TYPE_CHECKING:
@@ -123,12 +123,9 @@ class PageCounter:
 
 
 def _system_info(overloaded: bool) -> str:
-    data = {
-        "isCpuOverloaded": overloaded,
-        "cpuCurrentUsage": 100.0 if overloaded else 20.0,
-        "createdAt": datetime.now(UTC).isoformat(),
-    }
-    return "raw " + json.dumps({"name": "systemInfo", "createdAt": data["createdAt"], "data": data})
+    """A ``systemInfo`` event in the platform's full shape, as a ``raw`` command: any events
+    server that speaks the commands of ``scrapy-actor-events events`` sends it as it is."""
+    return "raw " + event_message("systemInfo", system_info(overloaded)).decode()
 
 
 class Rehearser:

@@ -12,7 +12,11 @@ It serves, on 127.0.0.1 and under ``/v2`` (Bearer auth: 401 without the token, 4
   body over 9,437,184 bytes; bodies with ``Content-Encoding`` are stored as uploaded and served
   with the header; keys are 1-256 characters of ``a-zA-Z0-9!-_.'()``;
 * ``GET /key-value-stores/{storeId}/keys?exclusiveStartKey=&limit=&prefix=``;
-* ``POST /key-value-stores?name=`` (get or create a named store), ``GET /key-value-stores/{id}``.
+* ``POST /key-value-stores?name=`` (get or create a named store), ``GET /key-value-stores/{id}``
+  (404 for a store that does not exist);
+* ``GET|PUT /actor-runs/{runId}``: the run object; a PUT records its ``statusMessage`` and
+  ``isStatusMessageTerminal`` (:meth:`ApifyApiServer.status_messages`); :attr:`run_faults` makes
+  them fail or answer late.
 
 With ``redirect_reads``, a record GET answers 302 to a signed URL that needs no token.
 
@@ -26,6 +30,8 @@ the answer, by a full read of the checkpoint with scrapy_actor_events' own reade
 from __future__ import annotations
 
 import contextlib
+import gzip
+import json
 import random
 import re
 import socket
@@ -41,6 +47,8 @@ from .records import (
     Faults,
     Logged,
     Record,
+    Run,
+    RunFaults,
     Store,
     error,
     keys_page,
@@ -84,6 +92,8 @@ class ApifyApiServer:
         self.page_limit = page_limit  # most keys per listing page
         self.redirect_reads = redirect_reads  # GET record: 302 to a signed URL (no token needed)
         self.faults = Faults()
+        self.run_faults = RunFaults()
+        self.runs: dict[str, Run] = {}
         self.in_flight = 0  # record requests being answered now...
         self.max_in_flight = 0  # ...and the most at once
         self.stores: dict[str, Store] = {}
@@ -133,6 +143,15 @@ class ApifyApiServer:
             sid = store_id or uuid.uuid4().hex[:17]
             self.stores[sid] = Store(sid, name, now())
             return sid
+
+    def create_run(self, run_id: str = "testRun1") -> str:
+        with self.lock:
+            self.runs.setdefault(run_id, Run(run_id, now()))
+        return run_id
+
+    def status_messages(self, run_id: str) -> list[tuple[str | None, bool | None]]:
+        with self.lock:
+            return list(self.runs[run_id].messages)
 
     def env(self, store_id: str, **extra: str) -> dict[str, str]:
         """The platform's variables for a process that should use ``store_id``."""
@@ -315,6 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
             if api.echo_auth_in_errors:
                 why += f" (got {auth!r})"
             return error(403 if forbidden else 401, "token-not-valid", why)
+        if segments[:2] == ["v2", "actor-runs"] and len(segments) == 3:
+            return self._run(segments[2], body)
         if segments[:2] != ["v2", "key-value-stores"]:
             return error(404, "page-not-found", "not found")
         if len(segments) == 2 and self.command == "POST":
@@ -346,6 +367,27 @@ class _Handler(BaseHTTPRequestHandler):
             return 302, {"Location": f"{where}?signature={_SIGNATURE}"}, b""
         result = self._record(store, key, body)
         return error(500, "internal-error", "injected failure") if fault == 500 else result
+
+    def _run(self, run_id: str, body: bytes) -> Answer:
+        api = self.api
+        arrived = time.monotonic()
+        if api.run_faults.latency:
+            time.sleep(api.run_faults.latency)
+        if api.run_faults.status is not None:
+            return error(api.run_faults.status, "internal-error", "injected failure")
+        with api.lock:
+            run = api.runs.get(unquote(run_id))
+            if run is None:
+                return error(404, "record-not-found", "Actor run was not found")
+            if self.command == "PUT":
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                doc = json.loads(body or b"{}")
+                run.messages.append((doc.get("statusMessage"), doc.get("isStatusMessageTerminal")))
+                run.arrived.append(arrived)
+            elif self.command != "GET":
+                return error(405, "method-not-allowed", "Method not allowed")
+            return ok(200, {"data": run.resource()})
 
     def _record(self, store: Store, key: str, body: bytes) -> Answer:
         api = self.api

@@ -66,6 +66,46 @@ class Store:
         }
 
 
+@dataclass
+class Run:
+    """An Actor run: its status messages, in the order they were set."""
+
+    id: str
+    started_at: str
+    #: (statusMessage, isStatusMessageTerminal) of every update, None where a field was not sent.
+    messages: list[tuple[str | None, bool | None]] = field(default_factory=list)
+    #: When each update arrived (time.monotonic()), before it was answered.
+    arrived: list[float] = field(default_factory=list)
+
+    def resource(self) -> dict[str, Any]:
+        """The run object the API returns: every field apify-client's ``Run`` model requires."""
+        status_message, terminal = self.messages[-1] if self.messages else (None, None)
+        return {
+            "id": self.id,
+            "actId": "testActor",
+            "userId": "testUser",
+            "startedAt": self.started_at,
+            "status": "RUNNING",
+            "statusMessage": status_message,
+            "isStatusMessageTerminal": terminal,
+            "meta": {"origin": "API"},
+            "stats": {},
+            "options": {"build": "latest", "timeoutSecs": 0, "memoryMbytes": 1024, "diskMbytes": 0},
+            "buildId": "testBuild",
+            "defaultKeyValueStoreId": "testStore",
+            "defaultDatasetId": "testDataset",
+            "defaultRequestQueueId": "testQueue",
+        }
+
+
+@dataclass
+class RunFaults:
+    """How run updates fail, changeable while the server runs."""
+
+    status: int | None = None  # answer every run request with this error status
+    latency: float = 0.0  # seconds before answering a run request
+
+
 def keys_page(store: Store, query: dict[str, str], page_limit: int, base: str) -> dict[str, Any]:
     """A page of ``GET keys?exclusiveStartKey=&limit=&prefix=``; ``base`` is the records URL."""
     limit = min(int(query.get("limit") or 1000), 1000, page_limit)

@@ -16,6 +16,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 
+from scrapy_actor_events.tools.events_server import system_info
+
 
 def say(line: str) -> None:
     sys.stdout.write(line + "\n")
@@ -85,7 +87,7 @@ class Server:
             if self.cpu_task is None:
                 self.cpu_task = asyncio.create_task(self.cpu_loop())
         elif verb == "systemInfo":
-            await self.send("systemInfo", {"isCpuOverloaded": bool(self.cpu)})
+            await self.send("systemInfo", system_info(rest == "on" if rest else bool(self.cpu)))
         elif verb == "raw":
             await self.broadcast(rest, "raw")
         elif verb == "binary":
