@@ -12,7 +12,8 @@ It serves, on 127.0.0.1 and under ``/v2`` (Bearer auth: 401 without the token, 4
   body over 9,437,184 bytes; bodies with ``Content-Encoding`` are stored as uploaded and served
   with the header; keys are 1-256 characters of ``a-zA-Z0-9!-_.'()``;
 * ``GET /key-value-stores/{storeId}/keys?exclusiveStartKey=&limit=&prefix=``;
-* ``POST /key-value-stores?name=`` (get or create a named store), ``GET /key-value-stores/{id}``.
+* ``POST /key-value-stores?name=`` (get or create a named store), ``GET /key-value-stores/{id}``;
+* the dataset endpoints, with their faults: see ``tests/servers/datasets.py`` (:attr:`datasets`).
 
 With ``redirect_reads``, a record GET answers 302 to a signed URL that needs no token.
 
@@ -36,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from .datasets import DatasetsApi
 from .records import (
     Answer,
     Faults,
@@ -87,6 +89,7 @@ class ApifyApiServer:
         self.in_flight = 0  # record requests being answered now...
         self.max_in_flight = 0  # ...and the most at once
         self.stores: dict[str, Store] = {}
+        self.datasets = DatasetsApi(seed)
         self.log: list[Logged] = []
         self.verified = 0
         self.verification_errors: list[str] = []
@@ -143,6 +146,10 @@ class ApifyApiServer:
             "APIFY_IS_AT_HOME": "1",
             **extra,
         }
+
+    def dataset_env(self, store_id: str, dataset_id: str, **extra: str) -> dict[str, str]:
+        """:meth:`env`, with ``dataset_id`` as the run's default dataset."""
+        return self.env(store_id, ACTOR_DEFAULT_DATASET_ID=dataset_id, **extra)
 
     def keys(self, store_id: str) -> list[str]:
         with self.lock:
@@ -315,6 +322,9 @@ class _Handler(BaseHTTPRequestHandler):
             if api.echo_auth_in_errors:
                 why += f" (got {auth!r})"
             return error(403 if forbidden else 401, "token-not-valid", why)
+        if segments[:2] == ["v2", "datasets"]:
+            encoding = (self.headers.get("Content-Encoding") or "").strip().lower() or None
+            return api.datasets.route(self.command, segments, query, body, encoding)
         if segments[:2] != ["v2", "key-value-stores"]:
             return error(404, "page-not-found", "not found")
         if len(segments) == 2 and self.command == "POST":
