@@ -162,3 +162,43 @@ async def test_a_finished_crawls_unpushed_items_are_pushed_before_a_new_crawl(
     assert len(urls) == 2 * 121
     assert set(urls[:121]) == set(urls[121:])
     assert second.stats.get_value(stats_keys.ITEMS_COMMITTED) == 2 * 121
+
+
+@deferred_f_from_coro_f
+async def test_a_crawl_resumed_into_another_dataset_sends_the_rest_there(
+    storage: Path, site: DemoSite, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    from scrapy_actor_events.dataset.base import DatasetError
+    from scrapy_actor_events.dataset.local import LocalDataset
+
+    real_push = LocalDataset.push
+    pushes = {"n": 0}
+
+    async def push_twice(self, items):
+        pushes["n"] += 1
+        if pushes["n"] > 2:
+            raise DatasetError("the disk is gone", stored=False)
+        await real_push(self, items)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalDataset, "push", push_twice)
+        await crawl(PagesSpider, crawl_kwargs={"url": f"{site.url}/"}, CLOSESPIDER_ITEMCOUNT=60,
+                    ACTOR_EVENTS_PERSIST_INTERVAL=0.05, ACTOR_EVENTS_API_MAX_RETRIES=0)  # fmt: skip
+    first = [i["url"] for i in dataset_items(storage)]
+    saved = await read_checkpoint(storage, "SCRAPY_STATE_pages", "pages")
+    assert saved.items is not None
+    assert saved.items.dataset == "default"
+    assert saved.items.end > saved.items.point.index, "some items were not pushed"
+    second = await crawl(PagesSpider, crawl_kwargs={"url": f"{site.url}/"},
+                         ACTOR_EVENTS_DATASET_NAME="other")  # fmt: skip
+    assert second.stats.get_value("finish_reason") == "finished"
+    assert [i["url"] for i in dataset_items(storage)] == first, "the old dataset is left alone"
+    other = storage / "datasets" / "other"
+    moved = [json.loads(p.read_text())["url"] for p in sorted(other.glob("0*.json"))]
+    assert len(moved) == len(set(moved))
+    assert len(first) + len(moved) == 121
+    assert not set(first) & set(moved)
+    assert (
+        "The checkpoint's items went to dataset default; this run's is local dataset 'other'"
+        in caplog.text
+    )
