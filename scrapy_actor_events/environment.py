@@ -91,6 +91,10 @@ class ActorEnvironment:
             or DEFAULT_STORAGE_DIR,
             persist_interval_seconds=interval,
             default_dataset_id=_first(env, "ACTOR_DEFAULT_DATASET_ID", "APIFY_DEFAULT_DATASET_ID"),
-            actor_markers=tuple(name for name in ACTOR_RUN_MARKERS if _first(env, name)),
+            actor_markers=tuple(
+                name
+                for name in ACTOR_RUN_MARKERS
+                if (_truthy(_first(env, name)) if name == "APIFY_IS_AT_HOME" else _first(env, name))
+            ),
             download_log=_first(env, "ACTOR_EVENTS_DOWNLOAD_LOG"),
         )

@@ -13,7 +13,8 @@ It serves, on 127.0.0.1 and under ``/v2`` (Bearer auth: 401 without the token, 4
   with the header; keys are 1-256 characters of ``a-zA-Z0-9!-_.'()``;
 * ``GET /key-value-stores/{storeId}/keys?exclusiveStartKey=&limit=&prefix=``;
 * ``POST /key-value-stores?name=`` (get or create a named store), ``GET /key-value-stores/{id}``;
-* the dataset endpoints, with their faults: see ``tests/servers/datasets.py`` (:attr:`datasets`).
+* the dataset endpoints, with their faults: see ``tests/servers/datasets.py`` (:attr:`datasets`);
+* ``GET|PUT /actor-runs/{id}``: a running Actor run (what the Apify SDK reads at start).
 
 With ``redirect_reads``, a record GET answers 302 to a signed URL that needs no token.
 
@@ -49,6 +50,7 @@ from .records import (
     now,
     ok,
     read_checkpoint,
+    run_resource,
     verify_after,
 )
 
@@ -322,6 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
             if api.echo_auth_in_errors:
                 why += f" (got {auth!r})"
             return error(403 if forbidden else 401, "token-not-valid", why)
+        if segments[:2] == ["v2", "actor-runs"] and len(segments) == 3:
+            return ok(200, {"data": run_resource(segments[2])})
         if segments[:2] == ["v2", "datasets"]:
             encoding = (self.headers.get("Content-Encoding") or "").strip().lower() or None
             return api.datasets.route(self.command, segments, query, body, encoding)
