@@ -100,5 +100,6 @@ def test_the_platform_without_a_dataset_id_is_off_with_auto_and_an_error_with_tr
 
 def test_the_platform_dataset_needs_a_token() -> None:
     env = {**PLATFORM, "APIFY_TOKEN": ""}
-    with pytest.raises(ValueError, match="APIFY_TOKEN"):
-        config(env, ACTOR_EVENTS_STORE="apify", ACTOR_EVENTS_DATASET="true")
+    options = config(env, ACTOR_EVENTS_STORE="apify", ACTOR_EVENTS_DATASET="true").dataset
+    with pytest.raises(ValueError, match="APIFY_TOKEN is not set"):
+        build_dataset(options)
