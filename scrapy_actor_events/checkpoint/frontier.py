@@ -76,7 +76,7 @@ class FrontierCapture:
             "next_seq": self.next_seq,
         }
         if self.items is not None:
-            payload["items"] = self.items.payload()
+            payload.update(self.items.payload())
         return payload
 
 

@@ -43,15 +43,17 @@ class ItemsCapture:
         return self.end - self.point.index
 
     def payload(self) -> dict[str, Any]:
-        return {
+        """The segment's keys: ``items`` (the journal's numbers) and ``item_records`` (a list at
+        the top, which the writer packs a slice at a time, like the frontier's records)."""
+        meta = {
             "journal": self.journal,
             "first": self.first,
-            "records": self.records,
             "end": self.end,
             "committed": self.point.index,
             "offset": self.point.offset,
             "dataset": self.dataset,
         }
+        return {"items": meta, "item_records": self.records}
 
 
 @dataclass
@@ -85,7 +87,7 @@ def merge_items(payloads: list[dict[str, Any]]) -> RestoredItems | None:
         if part is None or part["journal"] != journal:
             continue
         first = _count(part["first"])
-        for i, record in enumerate(part["records"]):
+        for i, record in enumerate(payload["item_records"]):
             if committed <= first + i < end:
                 if type(record) is not bytes:
                     raise TypeError("item records must be bytes")

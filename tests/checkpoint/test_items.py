@@ -88,8 +88,8 @@ def test_merging_keeps_the_last_journal_and_refuses_missing_items() -> None:
     def part(journal: str, first: int, n: int, end: int, committed: int) -> dict:
         records = [rec(first + i) for i in range(n)]
         offset = committed + 10
-        return {"items": {"journal": journal, "first": first, "records": records, "end": end,
-                          "committed": committed, "offset": offset, "dataset": "ds"}}  # fmt: skip
+        return {"items": {"journal": journal, "first": first, "end": end, "committed": committed,
+                          "offset": offset, "dataset": "ds"}, "item_records": records}  # fmt: skip
 
     merged = merge_items([part("a", 0, 4, 4, 1), part("a", 4, 2, 6, 3)])
     assert merged is not None
