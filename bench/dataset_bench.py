@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from scrapy_actor_events import stats_keys
 from scrapy_actor_events.tools.harness import crawl_environment, run_crawl, scrapy_command
 from scrapy_actor_events.tools.site import DemoSite
 
@@ -69,7 +70,7 @@ def _crawl(api: Any, site: DemoSite, variant: str, interval: float, workdir: str
         "scraped": stats.get("item_scraped_count", 0),
         "requests": len(requests),
         "pushes": sum(1 for e in requests if e.method == "POST"),
-        "checkpoints": stats.get("actor_events/checkpoint/count", 0),
+        "checkpoints": stats.get(stats_keys.CHECKPOINT_COUNT, 0),
     }
 
 

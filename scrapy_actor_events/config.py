@@ -15,6 +15,7 @@ setting and what it accepts. ``docs/SETTINGS.md`` documents every row of :data:`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -81,6 +82,8 @@ MAX_CHUNK_BYTES = 9_000_000
 MIN_CHUNK_BYTES = 1_024
 MAX_UPLOAD_CONCURRENCY = 64
 MIN_ITEMS_BUFFER_BYTES = 1_024
+#: A dataset id, or ``username~dataset-name`` as the API takes it.
+DATASET_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}(~[A-Za-z0-9_-]{1,100})?$")
 
 
 # -- reading one setting ----------------------------------------------------------------------
@@ -231,8 +234,11 @@ def dataset_options(
     dataset_id = _text(settings, "ACTOR_EVENTS_DATASET_ID")
     if name is not None and dataset_id is not None:
         raise ValueError("Set ACTOR_EVENTS_DATASET_ID or ACTOR_EVENTS_DATASET_NAME, not both.")
-    if dataset_id is not None and not STORE_NAME_RE.match(dataset_id):
-        raise ValueError(f"ACTOR_EVENTS_DATASET_ID={dataset_id!r} is not a dataset id.")
+    if dataset_id is not None and not DATASET_ID_RE.match(dataset_id):
+        raise ValueError(
+            f"ACTOR_EVENTS_DATASET_ID={dataset_id!r} is not a dataset id (letters, digits, '-' and"
+            " '_', or username~dataset-name)."
+        )
     buffer = _number(settings, "ACTOR_EVENTS_ITEMS_BUFFER_BYTES", int)
     if buffer < MIN_ITEMS_BUFFER_BYTES:
         raise ValueError(

@@ -120,7 +120,7 @@ class DatasetSink:
             self.journal.restore(items)
             if items.dataset == self.dataset.ref:
                 # Which of the checkpoint's items landed is unknown: read before pushing.
-                self._check_first = True
+                self._check_first = items.end > items.point.index
                 self._schedule()
                 return
             if items.end > items.point.index:
