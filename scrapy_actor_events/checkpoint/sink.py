@@ -60,6 +60,7 @@ class DatasetSink:
         self._restored: Restored | None = None
         self._asked = False
         self._running = False
+        self._opened = False
         self._check_first = False
         self._idle: list[Deferred[None]] = []
         self._causes_logged: set[str] = set()
@@ -109,10 +110,7 @@ class DatasetSink:
 
     async def open(self) -> None:
         """Open the dataset, continue the checkpoint's journal, push what the dataset lacks."""
-        try:
-            await self.dataset.open()
-        except DatasetError as exc:
-            logger.error("%s; items are kept in the checkpoints until it works.", exc)
+        await self._open_dataset()
         self.journal.dataset = self.dataset.ref  # a platform dataset's name is resolved now
         items = self._restored.items if self._restored is not None else None
         self._restored = None
@@ -138,6 +136,16 @@ class DatasetSink:
         self.journal.rebase(offset, self.dataset.ref)
         self._schedule()
 
+    async def _open_dataset(self) -> bool:
+        if not self._opened:
+            try:
+                await self.dataset.open()
+            except DatasetError as exc:
+                logger.error("%s; items are kept in the checkpoints until it works.", exc)
+                return False
+            self._opened = True
+        return True
+
     # -- committing ---------------------------------------------------------------------------
 
     def saved(self, capture: FrontierCapture) -> None:
@@ -156,7 +164,7 @@ class DatasetSink:
         try:
             while True:
                 point, records = self.journal.to_commit()
-                if not records:
+                if not records or not await self._open_dataset():
                     return
                 try:
                     await self.committer.commit(
@@ -172,6 +180,10 @@ class DatasetSink:
                         exc,
                         f"{left:,}",
                     )
+                    return
+                except Exception:
+                    self._check_first = True
+                    logger.exception("Pushing items to %s failed", self.dataset.describe())
                     return
         finally:
             self._running = False

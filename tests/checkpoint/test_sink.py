@@ -202,3 +202,26 @@ async def test_a_crawl_resumed_into_another_dataset_sends_the_rest_there(
         "The checkpoint's items went to dataset default; this run's is local dataset 'other'"
         in caplog.text
     )
+
+
+@deferred_f_from_coro_f
+async def test_a_dataset_that_cannot_be_opened_at_start_is_opened_later(
+    storage: Path, site: DemoSite, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    from scrapy_actor_events.dataset.base import DatasetError
+    from scrapy_actor_events.dataset.local import LocalDataset
+
+    real_open = LocalDataset.open
+    calls = {"n": 0}
+
+    async def open_once_failing(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise DatasetError("the platform is down")
+        await real_open(self)
+
+    monkeypatch.setattr(LocalDataset, "open", open_once_failing)
+    await crawl(PagesSpider, crawl_kwargs={"url": f"{site.url}/"})
+    assert "the platform is down; items are kept in the checkpoints" in caplog.text
+    assert calls["n"] == 2
+    assert len({i["url"] for i in dataset_items(storage)}) == len(dataset_items(storage)) == 121
