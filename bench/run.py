@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import sys
 
-from . import checkpoint_bench, codec_bench, peer_sections, store_bench
+from . import checkpoint_bench, codec_bench, dataset_bench, peer_sections, store_bench
 from .common import REPORT, git_revision, machine, versions
 
 HEADER = (
@@ -38,6 +38,13 @@ SECTIONS = {
         "Checkpoint and restore cost at 10k, 100k and 1M pending requests",
         lambda args: checkpoint_bench.report(
             checkpoint_bench.run(args.sizes, args.checkpoint_rounds), args.checkpoint_rounds
+        ),
+    ),
+    "dataset": (
+        "Items to the dataset: throughput and platform requests",
+        lambda args: dataset_bench.report(
+            dataset_bench.run(args.dataset_pages, args.dataset_rounds, args.dataset_interval),
+            args.dataset_rounds,
         ),
     ),
 }
@@ -80,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         help="pending requests per frontier (checkpoint), comma-separated",
     )
     parser.add_argument("--checkpoint-rounds", type=int, default=5)
+    parser.add_argument("--dataset-pages", type=int, default=3_000, help="site size (dataset)")
+    parser.add_argument("--dataset-rounds", type=int, default=3)
+    parser.add_argument(
+        "--dataset-interval", type=float, default=5.0, help="persist interval, s (dataset)"
+    )
     peer_sections.add_arguments(parser)
     args = parser.parse_args(argv)
     chosen = args.sections or list(SECTIONS)

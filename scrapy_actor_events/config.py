@@ -2,7 +2,8 @@
 
 A :class:`Config` is made of option groups, each defined beside the part it configures and parsed
 here by a function of its own: the checkpoint (:class:`~.checkpoint.options.CheckpointOptions`),
-the store (:class:`~.store.base.StoreOptions`), the events socket
+the store (:class:`~.store.base.StoreOptions`), the dataset items go to
+(:class:`~.dataset.base.DatasetOptions`), the events socket
 (:class:`~.events.connection.SocketOptions`), the migration
 (:class:`~.events.migration.MigrationOptions`), the overload throttle
 (:class:`~.events.throttle.ThrottleOptions`) and the run's status message
@@ -15,12 +16,15 @@ setting and what it accepts. ``docs/SETTINGS.md`` documents every row of :data:`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .checkpoint.format import default_state_key, validate_state_key
 from .checkpoint.options import CheckpointOptions, ResumeMode, UnreadableMode
+from .dataset.base import DatasetChoice, DatasetOptions
+from .dataset.choice import decide
 from .environment import DEFAULT_STORE_ID, ActorEnvironment
 from .events.connection import SocketOptions
 from .events.migration import MigrationOptions
@@ -71,12 +75,19 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_EVENTS_DOWNLOAD_LOG": None,
     "ACTOR_EVENTS_STATUS_MESSAGE": True,
     "ACTOR_EVENTS_STATUS_INTERVAL": 5.0,
+    "ACTOR_EVENTS_DATASET": "auto",
+    "ACTOR_EVENTS_DATASET_ID": None,
+    "ACTOR_EVENTS_DATASET_NAME": None,
+    "ACTOR_EVENTS_ITEMS_BUFFER_BYTES": 4_000_000,
 }
 
 #: The platform's record-size limit is 9,437,184 bytes; chunks stay well below it.
 MAX_CHUNK_BYTES = 9_000_000
 MIN_CHUNK_BYTES = 1_024
 MAX_UPLOAD_CONCURRENCY = 64
+MIN_ITEMS_BUFFER_BYTES = 1_024
+#: A dataset id, or ``username~dataset-name`` as the API takes it.
+DATASET_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}(~[A-Za-z0-9_-]{1,100})?$")
 
 
 # -- reading one setting ----------------------------------------------------------------------
@@ -203,6 +214,65 @@ def store_options(settings: BaseSettings, env: ActorEnvironment) -> StoreOptions
     )
 
 
+def dataset_options(
+    settings: BaseSettings, env: ActorEnvironment, store: StoreOptions
+) -> DatasetOptions:
+    raw = _get(settings, "ACTOR_EVENTS_DATASET")
+    text = str(raw).strip().lower()
+    # Scrapy settings may hold a real boolean, or 1/0, yes/no from the command line.
+    text = {
+        "1": "true",
+        "yes": "true",
+        "on": "true",
+        "0": "false",
+        "no": "false",
+        "off": "false",
+    }.get(text, text)
+    try:
+        choice = DatasetChoice(text)
+    except ValueError:
+        raise ValueError(f"ACTOR_EVENTS_DATASET={raw!r} is not one of auto, true, false.") from None
+    name = _text(settings, "ACTOR_EVENTS_DATASET_NAME")
+    if name is not None and not STORE_NAME_RE.match(name):
+        raise ValueError(
+            f"ACTOR_EVENTS_DATASET_NAME={name!r} is not a valid dataset name: use"
+            f" {STORE_NAME_RULE}."
+        )
+    dataset_id = _text(settings, "ACTOR_EVENTS_DATASET_ID")
+    if name is not None and dataset_id is not None:
+        raise ValueError("Set ACTOR_EVENTS_DATASET_ID or ACTOR_EVENTS_DATASET_NAME, not both.")
+    if dataset_id is not None and not DATASET_ID_RE.match(dataset_id):
+        raise ValueError(
+            f"ACTOR_EVENTS_DATASET_ID={dataset_id!r} is not a dataset id (letters, digits, '-' and"
+            " '_', or username~dataset-name)."
+        )
+    buffer = _number(settings, "ACTOR_EVENTS_ITEMS_BUFFER_BYTES", int)
+    if buffer < MIN_ITEMS_BUFFER_BYTES:
+        raise ValueError(
+            f"ACTOR_EVENTS_ITEMS_BUFFER_BYTES must be >= {MIN_ITEMS_BUFFER_BYTES:,},"
+            f" got {buffer!r}."
+        )
+    options = DatasetOptions(
+        choice=choice,
+        dataset_id=dataset_id,
+        dataset_name=name,
+        buffer_bytes=buffer,
+        default_dataset_id=env.default_dataset_id,
+        store=store,
+    )
+    enabled, reason = decide(choice, env, settings)
+    unnamed = options.on_platform and not (dataset_id or name or env.default_dataset_id)
+    if enabled and unnamed and choice == DatasetChoice.AUTO:
+        enabled, reason = (
+            False,
+            (
+                "ACTOR_EVENTS_DATASET=auto, the checkpoints go to the platform and no dataset is"
+                " named there (ACTOR_DEFAULT_DATASET_ID, ACTOR_EVENTS_DATASET_ID or _NAME)"
+            ),
+        )
+    return replace(options, enabled=enabled, reason=reason)
+
+
 def socket_options(settings: BaseSettings, env: ActorEnvironment) -> SocketOptions:
     url = _text(settings, "ACTOR_EVENTS_WEBSOCKET_URL") or env.events_websocket_url
     if url and not url.startswith(("ws://", "wss://")):
@@ -288,6 +358,7 @@ class Config:
     download_log: str | None
     checkpoint: CheckpointOptions
     store: StoreOptions
+    dataset: DatasetOptions
     socket: SocketOptions
     migration: MigrationOptions
     throttle: ThrottleOptions
@@ -299,12 +370,14 @@ class Config:
         cls, settings: BaseSettings, environment: ActorEnvironment | None = None
     ) -> Config:
         env = environment if environment is not None else ActorEnvironment.from_environ()
+        store = store_options(settings, env)
         return cls(
             enabled=_bool(settings, "ACTOR_EVENTS_ENABLED"),
             set_exit_code=_bool(settings, "ACTOR_EVENTS_SET_EXIT_CODE"),
             download_log=_text(settings, "ACTOR_EVENTS_DOWNLOAD_LOG") or env.download_log,
             checkpoint=checkpoint_options(settings, env),
-            store=store_options(settings, env),
+            store=store,
+            dataset=dataset_options(settings, env, store),
             socket=socket_options(settings, env),
             migration=migration_options(settings),
             throttle=throttle_options(settings),

@@ -18,6 +18,14 @@ DEFAULT_PERSIST_INTERVAL_SECONDS = 60.0
 DEFAULT_API_BASE_URL = "https://api.apify.com"
 DEFAULT_STORE_ID = "default"
 DEFAULT_STORAGE_DIR = "./storage"
+#: Variables whose presence says the process runs as an Actor, on the platform or under
+#: ``apify run`` (which sets the storage directory): ``ACTOR_EVENTS_DATASET=auto`` turns on then.
+ACTOR_RUN_MARKERS = (
+    "APIFY_IS_AT_HOME",
+    "ACTOR_DEFAULT_DATASET_ID",
+    "APIFY_LOCAL_STORAGE_DIR",
+    "CRAWLEE_STORAGE_DIR",
+)
 
 
 def _first(env: Mapping[str, str], *names: str) -> str | None:
@@ -47,6 +55,10 @@ class ActorEnvironment:
     persist_interval_seconds: float = DEFAULT_PERSIST_INTERVAL_SECONDS
     #: ``ACTOR_RUN_ID``: the platform's run (also set by the CLI's ``apify call``), else None.
     run_id: str | None = None
+    #: The run's default dataset on the platform; None off it.
+    default_dataset_id: str | None = None
+    #: Which of :data:`ACTOR_RUN_MARKERS` are set (empty for a bare ``scrapy crawl``).
+    actor_markers: tuple[str, ...] = ()
     #: Not the platform's: set by ``scrapy-actor-events rehearse`` for the crawls it runs.
     download_log: str | None = None
 
@@ -81,5 +93,11 @@ class ActorEnvironment:
             or DEFAULT_STORAGE_DIR,
             persist_interval_seconds=interval,
             run_id=_first(env, "ACTOR_RUN_ID", "APIFY_ACTOR_RUN_ID", "APIFY_ACT_RUN_ID"),
+            default_dataset_id=_first(env, "ACTOR_DEFAULT_DATASET_ID", "APIFY_DEFAULT_DATASET_ID"),
+            actor_markers=tuple(
+                name
+                for name in ACTOR_RUN_MARKERS
+                if (_truthy(_first(env, name)) if name == "APIFY_IS_AT_HOME" else _first(env, name))
+            ),
             download_log=_first(env, "ACTOR_EVENTS_DOWNLOAD_LOG"),
         )

@@ -22,9 +22,11 @@ from .checkpoint.cut import CrawlCut, requests_in_flight
 from .checkpoint.frontier import Frontier
 from .checkpoint.options import Trigger
 from .checkpoint.resume import CannotStart, Restorer, read_checkpoint
+from .checkpoint.sink import DatasetSink, warn_uncommitted
 from .checkpoint.timer import PersistTimer
 from .checkpoint.writer import Checkpointer, CheckpointResult
 from .config import Config
+from .dataset import build_dataset
 from .download_log import DownloadLog
 from .events.connection import EventsConnection
 from .events.engine_hold import EngineHold
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
     from twisted.internet.defer import Deferred
 
+    from .dataset.base import Dataset
     from .store.base import KeyValueStore
 
 logger = logging.getLogger(__name__)
@@ -58,11 +61,17 @@ class ActorEventsExtension:
     """
 
     def __init__(
-        self, crawler: Crawler, config: Config, store: KeyValueStore | None = None
+        self,
+        crawler: Crawler,
+        config: Config,
+        store: KeyValueStore | None = None,
+        dataset: Dataset | None = None,
     ) -> None:
         self.crawler = crawler
         self.config = config
         self.store = store
+        self.dataset = dataset
+        self.sink: DatasetSink | None = None
         self.checkpointer: Checkpointer | None = None
         self.frontier: Frontier | None = None
         self.crawl_state: CrawlState | None = None
@@ -83,6 +92,8 @@ class ActorEventsExtension:
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
+        if config.dataset.enabled:
+            crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ActorEventsExtension:
@@ -105,9 +116,11 @@ class ActorEventsExtension:
                 f" {', '.join(missing)}, which it relies on (see _scrapy_internals.py). Nothing"
                 " will be checkpointed; install a Scrapy version it supports."
             )
-        # Built now, so that a store that cannot work (no token, the wrong reactor) stops the
-        # crawl at start rather than leaving it to run without checkpoints.
-        return cls(crawler, config, build_store(config.store, crawler))
+        # Built now, so that a store or dataset that cannot work (no token, the wrong reactor)
+        # stops the crawl at start rather than leaving it to run without checkpoints or output.
+        store = build_store(config.store, crawler)
+        dataset = build_dataset(config.dataset, crawler) if config.dataset.enabled else None
+        return cls(crawler, config, store, dataset)
 
     # -- public: what event handling calls ----------------------------------------------------
 
@@ -142,19 +155,26 @@ class ActorEventsExtension:
         self.checkpointer = Checkpointer(
             self.store, key, spider.name, options, stats, store_ref=self.store.ref
         )
+        self.sink = self._open_sink()
         jobdir = self.crawler.settings.get("JOBDIR")
         owns_frontier = internals.is_memory_scheduler(engine.scheduler) and not jobdir
         self.crawl_state = CrawlState(stats, with_spider_state=not jobdir)
         _explain_what_is_kept(engine, jobdir, owns_frontier)
         enqueue = self._follow_frontier(spider, engine) if owns_frontier else None
         self.checkpointer.source = CrawlCut(
-            spider, engine, self.frontier, self.crawl_state, options.cut_timeout
+            spider,
+            engine,
+            self.frontier,
+            self.crawl_state,
+            options.cut_timeout,
+            items=self.sink.journal if self.sink is not None else None,
         )
         self.restorer = Restorer(
             stats, self.crawl_state, self.frontier, enqueue, options.restore_batch
         )
         try:
-            restored = await read_checkpoint(self.checkpointer, options)
+            on_read = self.sink.adopt if self.sink is not None else warn_uncommitted
+            restored = await read_checkpoint(self.checkpointer, options, on_read)
         except CannotStart as exc:
             self.checkpointer.writes_enabled = False
             logger.error(exc.message, *exc.args_for_log)
@@ -173,6 +193,8 @@ class ActorEventsExtension:
             self.crawl_state.ensure_spider_state(spider)
         if owns_frontier:
             internals.replace_start(engine, self.crawl_state.track_start)
+        if self.sink is not None:
+            await self.sink.open()
         await self.checkpointer.collect_garbage()
         self.timer.start()
         self._listen_to_events(engine)
@@ -180,6 +202,33 @@ class ActorEventsExtension:
         # CoreStats sets start_time in its own spider_opened; let it run, then keep the first run's.
         await sleep(0)
         self.crawl_state.after_core_stats_opened()
+
+    def _open_sink(self) -> DatasetSink | None:
+        options = self.config.dataset
+        if self.dataset is None:
+            logger.info("Items go to no dataset: %s.", options.reason)
+            return None
+        assert self.crawler.stats is not None
+        assert self.checkpointer is not None
+        logger.info(
+            "Items go to %s, committed after each checkpoint: %s.",
+            self.dataset.describe(),
+            options.reason,
+        )
+        sink = DatasetSink(
+            self.dataset,
+            self.crawler.stats,
+            self.request_checkpoint,
+            buffer_bytes=options.buffer_bytes,
+            attempts=self.config.store.api_max_retries + 1,
+            min_delay=self.config.store.api_min_retry_delay,
+        )
+        self.checkpointer.on_landed = sink.saved
+        return sink
+
+    def item_scraped(self, item: object, response: object, spider: Spider) -> None:
+        if self.sink is not None:
+            self.sink.item_scraped(item, response)
 
     def _follow_frontier(
         self, spider: Spider, engine: ExecutionEngine
@@ -203,6 +252,10 @@ class ActorEventsExtension:
         )
         on_enqueued: Callable[[Request], None] = self.frontier.on_enqueued
         on_finished: Callable[[Request], None] = self.frontier.on_finished
+        if self.sink is not None:
+            # Items wait under their request until its callback is done, as the frontier does.
+            self.sink.journal.tracked = self.frontier.tracked
+            on_finished = _both(on_finished, self.sink.request_finished)
         if self.download_log is not None:
             on_enqueued, on_finished = self.download_log.wrap(on_enqueued, on_finished)
         return internals.hook_frontier(engine, on_enqueued, on_finished)
@@ -307,12 +360,25 @@ class ActorEventsExtension:
         if self.checkpointer.writes_enabled:
             closing = self.checkpointer.request(Trigger.CLOSE, close_reason=reason)
             await maybe_deferred_to_future(closing)
+        if self.sink is not None:
+            await self.sink.flush()
+            await self.sink.close()
         if self.status is not None:
             await self.status.close(reason)
         if self.store is not None:
             await self.store.close()
         if self.download_log is not None:
             self.download_log.close(reason)
+
+
+def _both(
+    first: Callable[[Request], None], then: Callable[[Request], None]
+) -> Callable[[Request], None]:
+    def both(request: Request) -> None:
+        first(request)
+        then(request)
+
+    return both
 
 
 def _explain_what_is_kept(engine: ExecutionEngine, jobdir: str | None, owns: bool) -> None:

@@ -47,6 +47,26 @@ STORE_FAILED = "actor_events/store/failed"
 # -- the run's status message on the platform ---------------------------------------------------
 STATUS_UPDATES = "actor_events/status/updates"
 STATUS_FAILED = "actor_events/status/failed"
+# -- items and the dataset they go to ----------------------------------------------------------
+#: Items accepted for the dataset (serialized and journaled), over all runs of the crawl.
+ITEMS_JOURNALED = "actor_events/items/journaled"
+#: Items of the crawl known to be in the dataset (or refused by it): the committed offset.
+ITEMS_COMMITTED = "actor_events/items/committed"
+#: Items written to the dataset by this package (pushes that succeeded).
+ITEMS_PUSHED = "actor_events/items/pushed"
+#: Items a check of the dataset found already there: pushes that a blind retry would repeat.
+ITEMS_ALREADY_THERE = "actor_events/items/already_in_dataset"
+ITEMS_UNSERIALIZABLE = "actor_events/items/unserializable"
+ITEMS_TOO_LARGE = "actor_events/items/too_large"
+#: Items the dataset refused (HTTP 400 or 413 for the item alone): left out, counted here.
+ITEMS_REFUSED = "actor_events/items/refused"
+DATASET_PUSHES = "actor_events/dataset/pushes"
+DATASET_CHECKS = "actor_events/dataset/checks"
+DATASET_FAILED = "actor_events/dataset/failed"
+DATASET_REQUESTS = "actor_events/dataset/requests"
+DATASET_RATE_LIMITED = "actor_events/dataset/rate_limited"
+DATASET_SERVER_ERRORS = "actor_events/dataset/server_errors"
+DATASET_NETWORK_ERRORS = "actor_events/dataset/network_errors"
 
 # -- Scrapy's own keys that the package reads or adjusts -----------------------------------------
 ITEMS = "item_scraped_count"

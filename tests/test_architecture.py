@@ -1,7 +1,7 @@
 """The package's shape: folders that follow the data path, and imports that run one way.
 
     events/ ──► extension ──► checkpoint/ ──► store/
-                   │
+                   │              └──────► dataset/ ──► store/ (its connection settings)
     tools/ (the command line) may use any of them; none of them uses tools/.
 
 The leaves (``stats_keys``, ``exit_codes``, ``_async``, ``_scrapy_internals``, ``environment``)
@@ -20,12 +20,13 @@ LEAVES = {"stats_keys", "exit_codes", "_async", "_scrapy_internals", "environmen
 #: What each part may import from the package (its own folder is always allowed).
 ALLOWED = {
     "store": LEAVES,
-    "checkpoint": LEAVES | {"store"},
+    "dataset": LEAVES | {"store"},
+    "checkpoint": LEAVES | {"store", "dataset"},
     "events": LEAVES | {"checkpoint"},
     "download_log": LEAVES,
-    "config": LEAVES | {"checkpoint", "events", "store", "status"},
+    "config": LEAVES | {"checkpoint", "events", "store", "dataset", "status"},
     "extension": LEAVES
-    | {"checkpoint", "events", "store", "config", "download_log", "shutdown", "status"},
+    | {"checkpoint", "events", "store", "dataset", "config", "download_log", "shutdown", "status"},
     "shutdown": LEAVES,
     "status": LEAVES | {"checkpoint"},
 }

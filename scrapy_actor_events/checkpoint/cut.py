@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from .crawl_state import CrawlState
     from .frontier import Frontier
+    from .items import ItemJournal
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +43,14 @@ class CrawlCut:
         frontier: Frontier | None,
         crawl_state: CrawlState,
         timeout: float,
+        items: ItemJournal | None = None,
     ) -> None:
         self.spider = spider
         self.engine = engine
         self.frontier = frontier
         self.crawl_state = crawl_state
         self.timeout = timeout
+        self.items = items
 
     async def capture(self, base: bool) -> tuple[FrontierCapture, bytes]:
         release = await self._between_callbacks()
@@ -59,6 +62,10 @@ class CrawlCut:
                 capture = FrontierCapture(SegmentKind.BASE, [], [], [], None, 0, 0, in_flight, 0)
             else:
                 capture = self.frontier.capture(full=base)
+            if self.items is not None:
+                # In the same reactor turn as the frontier: the items of exactly the callbacks
+                # the frontier counts as finished.
+                capture.items = self.items.capture(base=capture.kind == SegmentKind.BASE)
             return capture, self.crawl_state.capture(self.spider, capture.in_flight)
         finally:
             if release is not None:
@@ -79,8 +86,9 @@ class CrawlCut:
         running = internals.callbacks_running(engine)
         if running:
             logger.debug(
-                "%d callbacks still running after %.1f s; checkpointing anyway (their items may"
-                " be repeated after a restart)",
+                "%d callbacks still running after %.1f s; checkpointing anyway (their requests"
+                " stay open and their items out of the checkpoint; their spider.state changes"
+                " may be repeated after a restart)",
                 running,
                 self.timeout,
             )

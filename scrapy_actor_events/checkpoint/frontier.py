@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.statscollectors import StatsCollector
 
+    from .items import ItemsCapture
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,15 +64,20 @@ class FrontierCapture:
     )
     #: A base the frontier needed (nothing valid in the store to write a delta against).
     required: bool = False
+    #: The item journal, cut at the same instant (None: items do not go to a dataset).
+    items: ItemsCapture | None = None
 
     def payload(self) -> dict[str, object]:
-        return {
+        payload: dict[str, object] = {
             "seqs": self.seqs,
             "records": self.records,
             "removed": self.removed,
             "fingerprints": self.fingerprints,
             "next_seq": self.next_seq,
         }
+        if self.items is not None:
+            payload.update(self.items.payload())
+        return payload
 
 
 class Frontier:

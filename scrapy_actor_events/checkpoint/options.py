@@ -15,6 +15,7 @@ class Trigger(StrEnum):
     MIGRATING = "migrating"
     ABORTING = "aborting"
     CLOSE = "close"
+    ITEMS = "items"  # items buffered since the last one passed ACTOR_EVENTS_ITEMS_BUFFER_BYTES
 
 
 #: Triggers with a deadline (a kill in seconds, a closing spider): their checkpoint writes what

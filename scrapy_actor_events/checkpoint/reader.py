@@ -18,6 +18,7 @@ from scrapy.utils.asyncio import run_in_thread
 
 from .._async import gather_bounded
 from .format import Manifest, UnreadableCheckpoint, decode_segment
+from .items import RestoredItems, merge_items
 
 if TYPE_CHECKING:
     from ..store.base import KeyValueStore
@@ -40,6 +41,9 @@ class Restored:
     crawl: bytes
     #: The size of the manifest record, in bytes.
     manifest_size: int = 0
+    #: The items not yet committed to the dataset, and its commit point (None: the checkpoint
+    #: holds no item journal, as before items went to datasets or with ACTOR_EVENTS_DATASET off).
+    items: RestoredItems | None = None
 
 
 class ChunkVanished(Exception):
@@ -135,6 +139,7 @@ def merge_segments(manifest: Manifest, payloads: list[dict[str, Any]]) -> Restor
             fingerprints=fingerprints,
             next_seq=int(last["next_seq"]),
             crawl=last["crawl"],
+            items=merge_items(payloads),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UnreadableCheckpoint(manifest.key, f"a segment is malformed ({exc!r})") from None

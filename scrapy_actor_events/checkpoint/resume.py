@@ -44,9 +44,15 @@ class CannotStart(Exception):
 
 
 async def read_checkpoint(
-    checkpointer: Checkpointer, options: CheckpointOptions
+    checkpointer: Checkpointer,
+    options: CheckpointOptions,
+    on_read: Callable[[Restored], None] | None = None,
 ) -> Restored | None:
-    """The checkpoint to resume from, or None to start a new crawl; raises :class:`CannotStart`."""
+    """The checkpoint to resume from, or None to start a new crawl; raises :class:`CannotStart`.
+
+    ``on_read`` gets every readable checkpoint, resumed or not: items it holds that the dataset
+    may lack are committed even when a new crawl starts (the sink's recovery).
+    """
     key, where = checkpointer.key, checkpointer.store.describe()
     try:
         restored = await checkpointer.read()
@@ -83,6 +89,8 @@ async def read_checkpoint(
         return None
     manifest = restored.manifest
     checkpointer.adopt(manifest)
+    if on_read is not None:
+        on_read(restored)
     if options.resume == ResumeMode.NEVER:
         logger.info(
             "ACTOR_EVENTS_RESUME=never: starting a new crawl; checkpoint %d of %s will be"

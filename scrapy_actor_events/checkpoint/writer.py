@@ -107,6 +107,8 @@ class Checkpointer:
         self.options = options
         self.stats = stats
         self.source: CaptureSource | None = None
+        #: Called with each capture once its manifest is in the store (the item sink's commit).
+        self.on_landed: Callable[[FrontierCapture], None] | None = None
         self.writes_enabled = True
         self.manifest: Manifest | None = None
         self._min_generation = 0
@@ -257,18 +259,22 @@ class Checkpointer:
         self.stats.inc_value(stats_keys.CHECKPOINT_BYTES, written)
         self.stats.set_value(stats_keys.CHECKPOINT_LAST_BYTES, written)
         self.stats.set_value(stats_keys.CHECKPOINT_LAST_MS, round(duration_ms, 1))
+        items = capture.items
         logger.info(
-            "Checkpoint %d saved to %s: %s pending, %s in flight, %s seen, %s in %d ms (%s, %s)",
+            "Checkpoint %d saved to %s: %s pending, %s in flight, %s seen,%s %s in %d ms (%s, %s)",
             generation,
             self.key,
             f"{capture.pending:,}",
             f"{capture.in_flight:,}",
             f"{capture.seen:,}",
+            "" if items is None else f" {items.uncommitted:,} items to commit,",
             _mb(written),
             duration_ms,
             capture.kind,
             describe_triggers(triggers),
         )
+        if self.on_landed is not None:
+            self.on_landed(capture)
         if previous is not None:
             await self._delete_unreferenced(previous, manifest)
         return CheckpointResult(
@@ -345,7 +351,7 @@ class Checkpointer:
 
     def _summary(self, capture: FrontierCapture) -> dict[str, Any]:
         stats = self.stats.get_stats()
-        return {
+        summary: dict[str, Any] = {
             "pending": capture.pending,
             "in_flight": capture.in_flight,
             "seen": capture.seen,
@@ -353,6 +359,14 @@ class Checkpointer:
                 k: stats[k] for k in stats_keys.SUMMARY if isinstance(stats.get(k), (int, float))
             },
         }
+        if capture.items is not None:
+            items = capture.items
+            summary["items"] = {
+                "dataset": items.dataset,
+                "committed": items.point.index,
+                "uncommitted": items.uncommitted,
+            }
+        return summary
 
     async def _delete_unreferenced(self, previous: Manifest, current: Manifest) -> None:
         stale = [partial(self.store.delete, k) for k in previous.chunk_keys - current.chunk_keys]

@@ -46,7 +46,8 @@ def build_store(options: StoreOptions, crawler: Crawler | None = None) -> KeyVal
     if choice == StoreChoice.LOCAL or (choice == StoreChoice.AUTO and not options.on_platform):
         return LocalKeyValueStore.from_options(options)
     if choice in {StoreChoice.AUTO, StoreChoice.APIFY}:
-        from .apify import ApifyKeyValueStore, require_asyncio_reactor
+        from .apify import ApifyKeyValueStore
+        from .platform_client import require_asyncio_reactor
 
         if crawler is not None:
             require_asyncio_reactor()

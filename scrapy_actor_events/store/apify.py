@@ -15,21 +15,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from importlib import metadata
-from typing import TYPE_CHECKING, Any, Self, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Self, TypeVar
 
-from apify_client import ApifyClientAsync
-from apify_client.errors import ApifyApiError, NotFoundError
-from apify_client.http_clients import ImpitHttpClientAsync
+from apify_client.errors import NotFoundError
 
 from .. import stats_keys
 from .base import JSON, MAX_RECORD_BYTES, StoreError, StoreMissing, check_key
+from .platform_client import (
+    STORE_REQUEST_STATS,
+    CountingHttpClient,
+    describe_failure,
+    new_client,
+    public_url,
+    require_running_loop,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import Awaitable, Callable
 
-    import impit
+    from apify_client import ApifyClientAsync
     from apify_client._resource_clients import KeyValueStoreClientAsync
     from scrapy.statscollectors import StatsCollector
 
@@ -41,76 +45,6 @@ T = TypeVar("T")
 
 #: Most keys one listing call returns.
 _LIST_PAGE = 1000
-
-_REACTOR_HELP = (
-    "Set TWISTED_REACTOR = 'twisted.internet.asyncioreactor.AsyncioSelectorReactor' (Scrapy's"
-    " default), or ACTOR_EVENTS_STORE = 'local' to checkpoint to the local store."
-)
-
-
-def require_asyncio_reactor() -> None:
-    """Raise ``ValueError`` naming TWISTED_REACTOR if a reactor other than asyncio's runs."""
-    from scrapy.utils.reactor import is_asyncio_reactor_installed, is_reactor_installed
-
-    if is_reactor_installed() and not is_asyncio_reactor_installed():
-        from twisted.internet import reactor
-
-        raise ValueError(
-            "The platform key-value store runs apify-client on asyncio, and the installed"
-            f" Twisted reactor is {type(reactor).__name__}. {_REACTOR_HELP}"
-        )
-
-
-def _package_version() -> str:
-    try:
-        return metadata.version("scrapy-actor-events")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _public_url(url: str) -> str:
-    """``url`` without user info, for a log line."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url.rstrip("/")
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])).rstrip("/")
-
-
-class _CountingHttpClient(ImpitHttpClientAsync):
-    """apify-client's default transport, counting what its retries hide."""
-
-    def __init__(self, count: Callable[[str], None], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._count = count
-
-    async def send_request(
-        self,
-        *,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        content: bytes | AsyncIterator[bytes] | None,
-        timeout: float | None,
-        stream: bool,
-    ) -> impit.Response:
-        self._count(stats_keys.STORE_REQUESTS)
-        try:
-            response = await super().send_request(
-                method=method,
-                url=url,
-                headers=headers,
-                content=content,
-                timeout=timeout,
-                stream=stream,
-            )
-        except Exception:
-            self._count(stats_keys.STORE_NETWORK_ERRORS)
-            raise
-        if response.status_code == 429:
-            self._count(stats_keys.STORE_RATE_LIMITED)
-        elif response.status_code >= 500:
-            self._count(stats_keys.STORE_SERVER_ERRORS)
-        return response
 
 
 class ApifyKeyValueStore:
@@ -141,7 +75,7 @@ class ApifyKeyValueStore:
         self.timeout = timeout
         self.stats = stats
         self._client: ApifyClientAsync | None = None
-        self._http: _CountingHttpClient | None = None
+        self._http: CountingHttpClient | None = None
         self._kv: KeyValueStoreClientAsync | None = None
         # Fixed before a name is resolved to an id, so that it is the same in every run.
         self._ref = store_name or store_id or ""
@@ -174,7 +108,7 @@ class ApifyKeyValueStore:
         return self._ref
 
     def describe(self) -> str:
-        where = _public_url(self.api_url)
+        where = public_url(self.api_url)
         if self.store_name is None:
             return f"platform key-value store {self.store_id} at {where}"
         found = f" (id {self.store_id})" if self.store_id else ""
@@ -186,27 +120,20 @@ class ApifyKeyValueStore:
         if self.stats is not None:
             self.stats.inc_value(stat)
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***")
-
     def _new_client(self) -> ApifyClientAsync:
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            raise StoreError(
-                "The platform key-value store needs a running asyncio loop, and there is none:"
-                f" the Twisted reactor is not asyncio's. {_REACTOR_HELP}"
-            ) from None
-        self._http = _CountingHttpClient(
+            require_running_loop("The platform key-value store")
+        except RuntimeError as exc:
+            raise StoreError(str(exc)) from None
+        client, self._http = new_client(
+            self._token,
+            self.api_url,
             self._count,
-            token=self._token,
+            STORE_REQUEST_STATS,
             max_retries=self.max_retries,
-            min_delay_between_retries=timedelta(seconds=self.min_retry_delay),
-            user_agent_suffix=f"scrapy-actor-events/{_package_version()}",
+            min_retry_delay=self.min_retry_delay,
         )
-        return ApifyClientAsync.with_custom_http_client(
-            self._token, api_url=self.api_url, http_client=self._http
-        )
+        return client
 
     async def _store(self) -> KeyValueStoreClientAsync:
         if self._kv is not None:
@@ -240,7 +167,7 @@ class ApifyKeyValueStore:
             return
         raise StoreMissing(
             f"The platform key-value store {store_id} does not exist at"
-            f" {_public_url(self.api_url)} (or this token may not see it). Unnamed stores expire"
+            f" {public_url(self.api_url)} (or this token may not see it). Unnamed stores expire"
             " 7 days after their run. Point ACTOR_EVENTS_STORE_ID (or the run's"
             " ACTOR_DEFAULT_KEY_VALUE_STORE_ID) at an existing store, or set"
             " ACTOR_EVENTS_STORE_NAME to keep checkpoints in a named store, created if missing."
@@ -258,17 +185,8 @@ class ApifyKeyValueStore:
             raise
         except Exception as exc:
             self._count(stats_keys.STORE_FAILED)
-            if isinstance(exc, ApifyApiError):
-                reason = f"HTTP {exc.status_code}" + (f" {exc.type}" if exc.type else "")
-                reason += f": {exc.message}" if exc.message else ""
-                if exc.attempt > 1:
-                    reason += f" (after {exc.attempt} attempts)"
-            else:
-                reason = f"{type(exc).__name__}: {exc}"
-            # Scrubbed before it is shortened (a cut could leave half a token), and `from None`:
-            # the client's exception and its cause are not shown.
-            reason = self._scrub(reason)
-            reason = reason if len(reason) <= 500 else reason[:500] + "..."
+            # `from None`: the client's exception and its cause are not shown.
+            reason = describe_failure(exc, self._token)
             raise StoreError(f"{what} in {self.describe()} failed: {reason}") from None
 
     # -- the KeyValueStore protocol -----------------------------------------------------------

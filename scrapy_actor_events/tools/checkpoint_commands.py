@@ -241,6 +241,7 @@ def format_report(report: CheckpointReport, where: str) -> str:
         f"  start()         {_n(r.start_requests_read, 'start request')} read"
         + (", all of them" if r.start_done else ""),
         f"  elapsed         {r.elapsed_seconds:,.1f} s over all runs",
+        f"  items           {_items(r)}",
     ]
     if r.top_domains:
         lines.append("  top domains")
@@ -254,6 +255,16 @@ def format_report(report: CheckpointReport, where: str) -> str:
     lines.append(f"  spider.state    {_n(len(r.spider_state), 'key')}")
     lines += [f"    {k!s:<40} {_value(v)}" for k, v in sorted(r.spider_state.items(), key=str)]
     return "\n".join(lines)
+
+
+def _items(r: CheckpointReport) -> str:
+    if r.items_dataset is None:
+        return "not kept: no item journal (items went to no dataset when it was written)"
+    return (
+        f"{_n(r.items_buffered, 'item')} buffered in the checkpoint (pushed once it landed);"
+        f" {r.items_committed:,} committed to dataset {r.items_dataset}"
+        f" (the next ones from offset {r.items_offset:,} on)"
+    )
 
 
 def _n(count: int, word: str) -> str:

@@ -2,7 +2,8 @@
 
 It serves :class:`~.site.DemoSite` on 127.0.0.1, runs ``scrapy crawl links`` from
 ``example_project/`` with checkpoints in the local store, kills the process the way a platform
-migration does, runs it again on the same storage and prints what survived. Fully offline.
+migration does, runs it again on the same storage and prints what survived: the pages, and the
+items in the local dataset (one per page, none twice). Fully offline.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..store.local import LocalKeyValueStore
+from .dataset_tally import count_items, tally
 from .harness import CrawlRun, crawl_environment, run_crawl, scrapy_command
 from .inspection import delete_checkpoint, records_of
 from .site import DemoSite
@@ -90,6 +92,7 @@ def main(
     project_dir = find_project(project)
     storage_dir = Path(storage).resolve()
     cleared = clear_checkpoint(storage_dir, KEY)
+    items_before = count_items(storage_dir)  # of earlier demos: this one's come after
     env = crawl_environment(
         storage_dir,
         pythonpath=[REPO_ROOT],
@@ -103,6 +106,7 @@ def main(
     with DemoSite(pages=pages, delay=delay) as site:
         print(f"  site: {pages} linked pages (with redirects and duplicate links) at {site.url}/")
         print(f"  checkpoints: {storage_dir}/key_value_stores/default/{KEY}, every second")
+        print(f"  items: the dataset {storage_dir}/datasets/default, after each checkpoint")
         print(f"\n1. Crawling, then killing the process with SIGKILL after {kill_after} pages...")
         first, fetched = crawl_once(project_dir, site, env, kill_after, verbose)
         print(f"   killed after {fetched} requests (exit status {first.returncode})")
@@ -111,6 +115,9 @@ def main(
         counts = site.log.counts()
     lost = [f"/p/{n}" for n in range(pages) if f"/p/{n}" not in counts]
     twice = sum(1 for c in counts.values() if c > 1)
+    items = tally(storage_dir, since=items_before)
+    # One item per page: every /p/ page and the start page.
+    distinct_pages = len(counts) + 1
     print("\nResult")
     print(f"  pages in the site:           {pages}")
     print(f"  pages crawled:               {len(counts)}")
@@ -118,7 +125,16 @@ def main(
     print(
         f"  pages fetched twice:         {twice} (fetched after the last checkpoint, or in flight)"
     )
+    print(f"  items in the dataset:        {items.items} for {distinct_pages} distinct pages")
+    print(f"  items in the dataset twice:  {items.duplicates}")
     print(f"  second run exit status:      {second.returncode}")
-    ok = not lost and second.returncode == 0 and first.killed
-    print(f"  verdict:                     {'OK, the crawl survived the kill' if ok else 'FAILED'}")
+    ok = (
+        not lost
+        and second.returncode == 0
+        and first.killed
+        and items.items == distinct_pages
+        and items.duplicates == 0
+    )
+    verdict = "OK, the crawl and its output survived the kill" if ok else "FAILED"
+    print(f"  verdict:                     {verdict}")
     return 0 if ok else 1

@@ -31,6 +31,7 @@ from ..checkpoint.format import (
 from ..checkpoint.reader import read_checkpoint
 
 if TYPE_CHECKING:
+    from ..checkpoint.items import RestoredItems
     from ..store.base import KeyValueStore
 
 #: Stats shown by ``inspect`` without ``--json`` (which shows them all).
@@ -74,6 +75,13 @@ class CheckpointReport:
     elapsed_seconds: float
     stats: dict[str, Any]
     spider_state: dict[str, Any] = field(default_factory=dict)
+    #: The dataset the checkpoint's items go to (None: it holds no item journal).
+    items_dataset: str | None = None
+    #: Items of the crawl committed to it (the commit point), and at which dataset offset on.
+    items_committed: int = 0
+    items_offset: int = 0
+    #: Items the checkpoint holds that the dataset may not hold yet (pushed after it landed).
+    items_buffered: int = 0
 
     @property
     def main_stats(self) -> dict[str, Any]:
@@ -165,7 +173,19 @@ async def read_report(store: KeyValueStore, key: str, concurrency: int) -> Check
         elapsed_seconds=float(crawl.get("elapsed") or 0.0),
         stats=dict(crawl["stats"]),
         spider_state=dict(state) if isinstance(state, dict) else {},
+        **_items(restored.items),
     )
+
+
+def _items(items: RestoredItems | None) -> dict[str, Any]:
+    if items is None:
+        return {}
+    return {
+        "items_dataset": items.dataset,
+        "items_committed": items.point.index,
+        "items_offset": items.point.offset,
+        "items_buffered": items.end - items.point.index,
+    }
 
 
 def checkpoint_keys(keys: list[str]) -> list[str]:

@@ -144,12 +144,14 @@ class Rehearser:
 
     def run(self) -> Rehearsal:
         options = self.options
-        stores = options.storage / "key_value_stores"
-        if stores.exists() and any(stores.iterdir()):
-            raise RehearsalError(
-                f"{options.storage} already holds key-value stores; a rehearsal starts from an"
-                " empty storage directory (its first run must not resume an older checkpoint)."
-            )
+        for kind in ("key_value_stores", "datasets"):
+            stores = options.storage / kind
+            if stores.exists() and any(stores.iterdir()):
+                raise RehearsalError(
+                    f"{options.storage} already holds {kind.replace('_', '-')}; a rehearsal"
+                    " starts from an empty storage directory (its first run must not resume an"
+                    " older checkpoint, and its dataset must hold only its items)."
+                )
         options.storage.mkdir(parents=True, exist_ok=True)
         log = options.storage / "rehearsal-downloads.jsonl"
         log.unlink(missing_ok=True)

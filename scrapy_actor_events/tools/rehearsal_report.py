@@ -1,8 +1,10 @@
 """What a rehearsal shows: pages per run, requests restored, pages fetched twice, pages lost.
 
-Computed from the crawl's download log (see :mod:`.download_log`) and from the checkpoint the
-last run left in the rehearsal's storage. A page is *lost* when some run accepted its request
-and no run finished it; *fetched twice* when responses for its URL arrived more than once.
+Computed from the crawl's download log (see :mod:`.download_log`), from the checkpoint the last
+run left in the rehearsal's storage, and from its dataset. A page is *lost* when some run accepted
+its request and no run finished it; *fetched twice* when responses for its URL arrived more than
+once. An item is in the dataset *twice* when two items have the same ``url`` (or, without one, the
+same content): a problem, since items are committed exactly once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .. import stats_keys
 from ..checkpoint.options import CheckpointOptions
 from ..exit_codes import CLOSE_ABORTED, FINISHED_REASONS, ExitCode
 from ..store.local import LocalKeyValueStore
+from .dataset_tally import tally
 from .download_log_reader import RunLog, read_download_log
 from .inspection import list_checkpoints, read_report
 from .rehearsal import Mode
@@ -52,6 +55,11 @@ class RehearsalReport:
     pages_per_second: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     storage: str = ""
+    distinct_pages: int = 0
+    #: The dataset's items, distinct ones and those there twice (None: no dataset was written).
+    dataset_items: int | None = None
+    dataset_distinct: int | None = None
+    dataset_duplicates: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -129,7 +137,12 @@ def build_report(rehearsal: Rehearsal) -> RehearsalReport:
         checkpoints=stats.get(stats_keys.CHECKPOINT_COUNT),
         stats={k: v for k, v in stats.items() if k.startswith(stats_keys.THROTTLE_PREFIX)},
         storage=str(options.storage),
+        distinct_pages=len(fetches),
     )
+    if (options.storage / "datasets" / "default").is_dir():
+        items = tally(options.storage)
+        report.dataset_items, report.dataset_distinct = items.items, items.distinct
+        report.dataset_duplicates = items.duplicates
     if rehearsal.overload_window is not None and per_run:
         report.pages_per_second = _rates(per_run[0], rehearsal.overload_window)
     report.problems = _problems(rehearsal, report)
@@ -159,6 +172,8 @@ def _problems(rehearsal: Rehearsal, report: RehearsalReport) -> list[str]:
         problems.append(
             f"the last run closed as {last.closed_as} with exit status {last_outcome.returncode}"
         )
+    if report.dataset_duplicates:
+        problems.append(f"{report.dataset_duplicates:,} items are in the dataset twice")
     if mode == Mode.OVERLOAD and not report.stats.get(stats_keys.THROTTLE_EPISODES):
         problems.append("the crawl did not slow down (actor_events/throttle/episodes is 0)")
     return problems
@@ -187,6 +202,12 @@ def format_report(report: RehearsalReport) -> str:
         lines.append(row("checkpoints written", report.checkpoints))
     lines.append(row("pages fetched twice", f"{report.fetched_twice:,}"))
     lines.append(row("pages lost", f"{len(report.lost):,}"))
+    lines.append(row("distinct pages fetched", f"{report.distinct_pages:,}"))
+    if report.dataset_items is None:
+        lines.append(row("items in the dataset", "- (none written)"))
+    else:
+        lines.append(row("items in the dataset", f"{report.dataset_items:,}"))
+        lines.append(row("items there twice", f"{report.dataset_duplicates:,}"))
     lines.append(f"  {'verdict':<{width}}  {report.verdict}")
     for url in report.lost[:10]:
         lines.append(f"    lost: {url}")

@@ -14,9 +14,10 @@ It serves, on 127.0.0.1 and under ``/v2`` (Bearer auth: 401 without the token, 4
 * ``GET /key-value-stores/{storeId}/keys?exclusiveStartKey=&limit=&prefix=``;
 * ``POST /key-value-stores?name=`` (get or create a named store), ``GET /key-value-stores/{id}``
   (404 for a store that does not exist);
-* ``GET|PUT /actor-runs/{runId}``: the run object; a PUT records its ``statusMessage`` and
-  ``isStatusMessageTerminal`` (:meth:`ApifyApiServer.status_messages`); :attr:`run_faults` makes
-  them fail or answer late.
+* the dataset endpoints, with their faults: see ``tests/servers/datasets.py`` (:attr:`datasets`);
+* ``GET|PUT /actor-runs/{runId}`` of a run made with :meth:`ApifyApiServer.create_run`: the run
+  object; a PUT records its ``statusMessage`` and ``isStatusMessageTerminal``
+  (:meth:`ApifyApiServer.status_messages`); :attr:`run_faults` makes them fail or answer late.
 
 With ``redirect_reads``, a record GET answers 302 to a signed URL that needs no token.
 
@@ -42,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from .datasets import DatasetsApi
 from .records import (
     Answer,
     Faults,
@@ -97,6 +99,7 @@ class ApifyApiServer:
         self.in_flight = 0  # record requests being answered now...
         self.max_in_flight = 0  # ...and the most at once
         self.stores: dict[str, Store] = {}
+        self.datasets = DatasetsApi(seed)
         self.log: list[Logged] = []
         self.verified = 0
         self.verification_errors: list[str] = []
@@ -162,6 +165,10 @@ class ApifyApiServer:
             "APIFY_IS_AT_HOME": "1",
             **extra,
         }
+
+    def dataset_env(self, store_id: str, dataset_id: str, **extra: str) -> dict[str, str]:
+        """:meth:`env`, with ``dataset_id`` as the run's default dataset."""
+        return self.env(store_id, ACTOR_DEFAULT_DATASET_ID=dataset_id, **extra)
 
     def keys(self, store_id: str) -> list[str]:
         with self.lock:
@@ -336,6 +343,9 @@ class _Handler(BaseHTTPRequestHandler):
             return error(403 if forbidden else 401, "token-not-valid", why)
         if segments[:2] == ["v2", "actor-runs"] and len(segments) == 3:
             return self._run(segments[2], body)
+        if segments[:2] == ["v2", "datasets"]:
+            encoding = (self.headers.get("Content-Encoding") or "").strip().lower() or None
+            return api.datasets.route(self.command, segments, query, body, encoding)
         if segments[:2] != ["v2", "key-value-stores"]:
             return error(404, "page-not-found", "not found")
         if len(segments) == 2 and self.command == "POST":

@@ -127,6 +127,18 @@ def keys_page(store: Store, query: dict[str, str], page_limit: int, base: str) -
     }
 
 
+def run_resource(run_id: str, dataset_id: str = "", store_id: str = "") -> dict[str, Any]:
+    """An Actor run as ``GET /v2/actor-runs/{id}`` returns it (the fields apify-client requires);
+    the Apify SDK reads it when it starts on the platform."""
+    return {
+        "id": run_id, "actId": "testActor", "userId": "testUser", "startedAt": now(),
+        "status": "RUNNING", "meta": {"origin": "API"}, "stats": {},
+        "options": {"build": "latest", "timeoutSecs": 0, "memoryMbytes": 1024, "diskMbytes": 2048},
+        "buildId": "testBuild", "defaultKeyValueStoreId": store_id or "default",
+        "defaultDatasetId": dataset_id or "default", "defaultRequestQueueId": "default",
+    }  # fmt: skip
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -67,9 +67,11 @@ class ApifyBackend(LocalBackend):
         super().__init__(storage, tmp_path)
         self.api = api
         self.store_id = api.create_store()
+        self.dataset_id = api.datasets.create()
 
     def env(self, **extra: str) -> dict[str, str]:
-        return subprocess_env(self.storage, **self.api.env(self.store_id, **extra))
+        env = self.api.dataset_env(self.store_id, self.dataset_id, **extra)
+        return subprocess_env(self.storage, **env)
 
     def pause_before_manifest(
         self, args: list[str], env: dict[str, str], key: str, after: int
