@@ -19,8 +19,10 @@ from . import _scrapy_internals as internals
 from .checkpoint.codec import RequestCodec
 from .checkpoint.crawl_state import CrawlState
 from .checkpoint.cut import CrawlCut
+from .checkpoint.fingerprints import CompactFingerprintSet
 from .checkpoint.frontier import Frontier
 from .checkpoint.options import Trigger
+from .checkpoint.queue_frontier import QueueFrontier, record_placer
 from .checkpoint.resume import CannotStart, Restorer, read_checkpoint
 from .checkpoint.timer import PersistTimer
 from .checkpoint.writer import Checkpointer, CheckpointResult
@@ -61,7 +63,8 @@ class ActorEventsExtension:
         self.config = config
         self.store = store
         self.checkpointer: Checkpointer | None = None
-        self.frontier: Frontier | None = None
+        self.frontier: Frontier | QueueFrontier | None = None
+        self._unhook: Callable[[], None] = lambda: None
         self.crawl_state: CrawlState | None = None
         self.restorer: Restorer | None = None
         self.migration: Migration | None = None
@@ -141,13 +144,10 @@ class ActorEventsExtension:
         owns_frontier = internals.is_memory_scheduler(engine.scheduler) and not jobdir
         self.crawl_state = CrawlState(stats, with_spider_state=not jobdir)
         _explain_what_is_kept(engine, jobdir, owns_frontier)
-        enqueue = self._follow_frontier(spider, engine) if owns_frontier else None
-        self.checkpointer.source = CrawlCut(
-            spider, engine, self.frontier, self.crawl_state, options.cut_timeout
-        )
-        self.restorer = Restorer(
-            stats, self.crawl_state, self.frontier, enqueue, options.restore_batch
-        )
+        # Scrapy's own enqueue, for restored requests that go back through the scheduler.
+        enqueue = engine.scheduler.enqueue_request if owns_frontier else None  # type: ignore[union-attr]
+        if owns_frontier:
+            self._follow_frontier(spider, engine)
         try:
             restored = await read_checkpoint(self.checkpointer, options)
         except CannotStart as exc:
@@ -156,6 +156,14 @@ class ActorEventsExtension:
             if self.config.set_exit_code:
                 internals.exit_with_code_after_shutdown(CLOSE_REASONS[exc.reason])
             raise CloseSpider(exc.reason) from None
+        if owns_frontier and options.compact_queue:
+            self._use_record_queues(engine)
+        self.checkpointer.source = CrawlCut(
+            spider, engine, self.frontier, self.crawl_state, options.cut_timeout
+        )
+        self.restorer = Restorer(
+            stats, self.crawl_state, self.frontier, enqueue, options.restore_batch
+        )
         if restored is not None:
             self.restorer.restore(spider, restored)
         else:
@@ -169,13 +177,15 @@ class ActorEventsExtension:
         await sleep(0)
         self.crawl_state.after_core_stats_opened()
 
-    def _follow_frontier(
-        self, spider: Spider, engine: ExecutionEngine
-    ) -> Callable[[Request], bool]:
-        """Start following the frontier; returns the scheduler's enqueue for restored requests."""
+    def _follow_frontier(self, spider: Spider, engine: ExecutionEngine) -> None:
+        """Start following the frontier (queues of Request objects, until the checkpoint is
+        read: see :meth:`_use_record_queues`)."""
         assert self.crawler.stats is not None
         scheduler = engine.scheduler
-        seen = internals.seen_fingerprints(scheduler)
+        seen = None
+        if self.config.checkpoint.compact_fingerprints:
+            seen = internals.replace_seen_fingerprints(scheduler, CompactFingerprintSet)
+        seen = seen if seen is not None else internals.seen_fingerprints(scheduler)
         if seen is None:
             logger.warning(
                 "The dupefilter %s is not an RFPDupeFilter: seen requests are not checkpointed,"
@@ -189,11 +199,49 @@ class ActorEventsExtension:
             seen=seen,
             fingerprint=internals.fingerprint_function(scheduler) if seen is not None else None,
         )
-        on_enqueued: Callable[[Request], None] = self.frontier.on_enqueued
-        on_finished: Callable[[Request], None] = self.frontier.on_finished
+        self._hook(engine, self.frontier.on_enqueued, self.frontier.on_finished)
+
+    def _use_record_queues(self, engine: ExecutionEngine) -> None:
+        """Swap the scheduler's queues for queues of records (:mod:`.checkpoint.queues`) while
+        they are empty: after the checkpoint is read, right before it is restored."""
+        objects = self.frontier
+        assert isinstance(objects, Frontier)
+        assert self.crawler.stats is not None
+        stats = self.crawler.stats
+        frontier = QueueFrontier(objects.codec, stats, objects.seen, objects.fingerprint)
+        if objects.open_count or not internals.install_memory_queues(
+            engine.scheduler, frontier.queue_class
+        ):
+            logger.info(
+                "Requests were scheduled before the checkpoint was read: the scheduler keeps"
+                " Request objects in its queues for this crawl (ACTOR_EVENTS_COMPACT_QUEUE)."
+            )
+            return
+        access = internals.queue_access(engine.scheduler, engine.downloader)
+        placer = record_placer(
+            access.slots if access else False,
+            internals.slot_key_is_scrapys(engine.downloader),
+            engine.downloader.get_slot_key,
+        )
+        frontier.attach(
+            access.place if access else None,
+            access.target if access else None,
+            placer,
+            wake=lambda: internals.wake_engine(engine),
+        )
+        self.frontier = frontier
+        self._hook(engine, None, frontier.on_finished)
+
+    def _hook(
+        self,
+        engine: ExecutionEngine,
+        on_enqueued: Callable[[Request], None] | None,
+        on_finished: Callable[[Request], None],
+    ) -> None:
         if self.download_log is not None:
             on_enqueued, on_finished = self.download_log.wrap(on_enqueued, on_finished)
-        return internals.hook_frontier(engine, on_enqueued, on_finished)
+        self._unhook()
+        self._unhook = internals.hook_frontier(engine, on_enqueued, on_finished)
 
     def _listen_to_events(self, engine: ExecutionEngine) -> None:
         hold = EngineHold(engine)

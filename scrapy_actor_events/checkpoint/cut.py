@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from .crawl_state import CrawlState
     from .frontier import Frontier
+    from .queue_frontier import QueueFrontier
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class CrawlCut:
         self,
         spider: Spider,
         engine: ExecutionEngine | None,
-        frontier: Frontier | None,
+        frontier: Frontier | QueueFrontier | None,
         crawl_state: CrawlState,
         timeout: float,
     ) -> None:
@@ -52,7 +53,7 @@ class CrawlCut:
         release = await self._between_callbacks()
         try:
             if self.frontier is None:
-                capture = FrontierCapture(SegmentKind.BASE, [], [], [], None, 0, 0, 0, 0)
+                capture = FrontierCapture(SegmentKind.BASE, [], [], None, 0, 0, 0, 0)
             else:
                 capture = self.frontier.capture(full=base)
             return capture, self.crawl_state.capture(self.spider, capture.in_flight)
