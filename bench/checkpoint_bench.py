@@ -24,15 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .checkpoint_restore import KEY, on_reactor, restore_elsewhere
 from .codec_bench import BenchSpider, request_mix
 from .common import ROOT
-
-if TYPE_CHECKING:
-    from scrapy import Request
 
 SIZES = (10_000, 100_000, 1_000_000)
 FINISHED_PER_MINUTE = 6_000
@@ -62,63 +58,53 @@ def child(pending: int, rounds: int) -> dict[str, Any]:
 
 
 class Crawl:
-    """A frontier of ``pending`` open requests and twice as many seen fingerprints."""
+    """A real scheduler with the extension's record queues holding ``pending`` requests, and
+    twice as many seen fingerprints (the other half: requests that finished long ago)."""
 
     def __init__(self, pending: int) -> None:
-        from scrapy.statscollectors import MemoryStatsCollector
-        from scrapy.utils.request import fingerprint
-        from scrapy.utils.test import get_crawler
+        from .frontier_setup import scheduler_with_frontier
 
-        from scrapy_actor_events.checkpoint.codec import RequestCodec
-        from scrapy_actor_events.checkpoint.frontier import Frontier
-
-        self.spider = BenchSpider()
-        self.stats = MemoryStatsCollector(get_crawler())
-        self.seen: set[bytes] = {os.urandom(20) for _ in range(pending)}  # finished long ago
-        self.fingerprint = fingerprint
-        self.frontier = Frontier(
-            RequestCodec(self.spider),
-            self.stats,
-            in_progress=set,
-            seen=self.seen,
-            fingerprint=fingerprint,
-        )
-        self.open: deque[Request] = deque()
-        self.finished_fps: list[bytes] = []
+        self.crawler, self.scheduler, self.frontier = scheduler_with_frontier(BenchSpider)
+        self.spider = self.crawler.spider
+        self.stats = self.crawler.stats
+        self.seen = self.frontier.seen
+        self.fingerprint = self.scheduler.df.fingerprinter.fingerprint
+        for _ in range(pending):
+            self.seen.add(os.urandom(20))  # finished long ago
         self.next_id = 0
         self.size = pending
         self.add(pending)
 
-    def add(self, n: int) -> list[Request]:
-        requests = request_mix(self.spider, n, seed=self.next_id, start=self.next_id)
-        self.next_id += n
-        for request in requests:
-            self.seen.add(self.fingerprint(request))  # the dupefilter, then the scheduler
-            self.frontier.on_enqueued(request)
-        self.open.extend(requests)
-        return requests
+    def add(self, n: int) -> list[bytes]:
+        """Schedule ``n`` new requests (through the dupefilter); their fingerprints."""
+        fingerprints: list[bytes] = []
+        for start in range(0, n, 10_000):  # a slice at a time: Request objects are big
+            count = min(10_000, n - start)
+            requests = request_mix(self.spider, count, seed=self.next_id, start=self.next_id)
+            self.next_id += count
+            for request in requests:
+                assert self.scheduler.enqueue_request(request)
+                fingerprints.append(self.fingerprint(request))
+        return fingerprints
 
     def finish(self, n: int) -> None:
-        for _ in range(min(n, len(self.open))):
-            request = self.open.popleft()
+        """``n`` requests go out of the scheduler and their callbacks finish."""
+        for _ in range(n):
+            request = self.scheduler.next_request()
+            if request is None:
+                return
             self.frontier.on_finished(request)
-            self.finished_fps.append(self.fingerprint(request))
 
-    def one_minute(self) -> list[Request]:
+    def one_minute(self) -> list[bytes]:
         self.finish(FINISHED_PER_MINUTE)
         return self.add(ADDED_PER_MINUTE)
 
-    def reset(self, added: list[Request]) -> None:
-        """Back to ``size`` pending and ``2 * size`` seen: the round's additions and
-        fingerprints go, fresh requests refill."""
-        gone = {id(r) for r in added}
-        for request in added:
-            self.frontier.on_finished(request)
-            self.seen.discard(self.fingerprint(request))
-        self.seen.difference_update(self.finished_fps)
-        self.finished_fps = []
-        self.open = deque(r for r in self.open if id(r) not in gone)
-        self.add(self.size - len(self.open))
+    def reset(self, added: list[bytes]) -> None:
+        """Back to ``size`` pending and ``2 * size`` seen: as many requests finish as were
+        added (the newest, the scheduler's LIFO order), and the added fingerprints go."""
+        self.finish(len(self.scheduler) - self.size)
+        for fp in added:
+            self.seen.discard(fp)
 
 
 async def _measure(pending: int, rounds: int) -> dict[str, Any]:

@@ -86,6 +86,11 @@ class QueueFrontier:
         self._need_base = True
         self._class_decodes: dict[type, bool] = {}
 
+    @property
+    def seen(self) -> Any:
+        """The dupefilter's fingerprint set this frontier checkpoints (None: none)."""
+        return self._seen
+
     def queue_class(self, inner_class: type, start: bool) -> type[RecordQueue]:
         return record_queue_class(inner_class, self, start)
 
