@@ -22,6 +22,7 @@ from ..support.schedulers import (
     DAPQ,
     FIFO,
     LIFO,
+    LIST,
     SPQ,
     crawler_for,
     idle,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from scrapy_actor_events.checkpoint.frontier import FrontierCapture
     from scrapy_actor_events.checkpoint.reader import Restored
 
-QUEUES = [(DAPQ, LIFO), (DAPQ, FIFO), (SPQ, LIFO), (SPQ, FIFO)]
+QUEUES = [(DAPQ, LIFO), (DAPQ, FIFO), (SPQ, LIFO), (SPQ, FIFO), (DAPQ, LIST)]
 
 push = st.tuples(
     st.just("push"),

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from scrapy_actor_events.tools.site import DemoSite
 
 SKIPPED = 400
-ITEM_SECONDS = 0.002  # what a start() spends making each item: 0.8 s to skip
+ITEM_SECONDS = 0.003  # what a start() spends making each item: 1.2 s to skip
 
 
 @deferred_f_from_coro_f

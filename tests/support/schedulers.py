@@ -23,6 +23,35 @@ LIFO = "scrapy.squeues.LifoMemoryQueue"
 FIFO = "scrapy.squeues.FifoMemoryQueue"
 
 
+LIST = f"{__name__}.ListQueue"
+
+
+class ListQueue:
+    """A memory queue class of the user's own, not queuelib's: LIFO over a list."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ListQueue:
+        return cls()
+
+    def push(self, obj: Any) -> None:
+        self.items.append(obj)
+
+    def pop(self) -> Any:
+        return self.items.pop() if self.items else None
+
+    def peek(self) -> Any:
+        return self.items[-1] if self.items else None
+
+    def close(self) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
 class QueueSpider(Spider):
     name = "queues"
 
