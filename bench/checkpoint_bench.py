@@ -9,8 +9,10 @@ the garbage collector's cost grows with the heap, and the writer's heap holds a 
 
 "60 s of crawl" is fixed, whatever the frontier size: at 100 pages/s, each page adding ~10 new
 links, 6,000 requests finish (the oldest) and 60,000 new ones are enqueued, with 60,000 new
-fingerprints. New requests go through the frontier's enqueue hook as in a crawl (which encodes
-them then, spread over the 60 s); the clock runs from the checkpoint request only.
+fingerprints. The requests are in a real Scrapy scheduler (DownloaderAwarePriorityQueue, LIFO, with
+the extension's record queues and compact fingerprint set, ``bench.frontier_setup``): new ones go
+through the dupefilter and are encoded as the queues store them, spread over the 60 s; finished
+ones are taken from the scheduler. The clock runs from the checkpoint request only.
 """
 
 from __future__ import annotations
@@ -34,22 +36,20 @@ SIZES = (10_000, 100_000, 1_000_000)
 FINISHED_PER_MINUTE = 6_000
 ADDED_PER_MINUTE = 60_000
 MIGRATING = b'{"name": "migrating", "data": {"timeRemainingSecs": 5}}'
-#: Printed under the table: measured once with gc callbacks and timers around each step.
+#: Printed under the table: what each figure is made of.
 LIMITS = (
-    "What limits these figures (from a separate diagnostic run at 1M). *Full*: the consistent cut "
-    "on the reactor, copying the 1M request records and the 2M fingerprints into lists (about "
-    "0.35 s, which is the stall); MessagePack (in 16,384-item slices) and zstd level 3 run in a "
-    "worker thread and no longer stall the reactor. *Delta* and *flush*: flat at about 0.1 s "
-    "whatever the frontier size: they carry the 60,000 new requests (encoded when they were "
-    "enqueued), the 6,000 finished numbers and the 60,000 new fingerprints (2.3 MB); an urgent "
-    "checkpoint never folds, so a flush never writes a base. *Restore, first request*: reading, "
-    "checking, decompressing and unpacking the checkpoint in worker threads, merging the "
-    "fingerprints into the dupefilter's set, then decoding and enqueueing the first 5,000 "
-    "requests. *Restore, all*: decoding (20-30 µs a request; FormRequest and JsonRequest go "
-    "through their constructors) and Scrapy's enqueue (about 9 µs), and Python's cyclic garbage "
-    "collector: creating a million Request objects sets off full collections of the growing heap, "
-    "11 s of one 36 s restore, up to 1.4 s each; those are the stalls of the restore slices (a "
-    "crawl that grows a 1M frontier itself pays the same collections)."
+    "What these figures are made of. *Full*: the consistent cut on the reactor walks the"
+    " scheduler's queues (the records are the queues' own bytes objects: a list of references,"
+    " no encoding) and joins the compact fingerprint set's buckets into one blob; MessagePack"
+    " (in 16,384-item slices) and zstd level 3 run in a worker thread. *Delta* and *flush*:"
+    " flat whatever the frontier size: the 60,000 new requests (encoded when the scheduler"
+    " stored them), the 6,000 finished numbers and the 60,000 new fingerprints; an urgent"
+    " checkpoint never folds, so a flush never writes a base. *Restore*: reading, checking,"
+    " decompressing, unpacking and merging the segments in worker threads, then on the"
+    " reactor: loading the fingerprint blob into the compact set (slicing, no hashing) and"
+    " pushing every record straight into the queue it was taken from (no request is rebuilt,"
+    " so the first request and the last one are back at the same time); the first request is"
+    " rebuilt when the scheduler hands it out."
 )
 
 
@@ -263,12 +263,12 @@ def report(results: dict[str, Any], rounds: int) -> str:
         " `Migration` to the complete checkpoint in the store (the manifest written), nothing"
         " in flight and no callback running (in a crawl, add the wait for running callbacks,"
         " at most `ACTOR_EVENTS_CUT_TIMEOUT`). *Restore*: from reading the manifest (chunks,"
-        " SHA-256, zstd, MessagePack) through merging the fingerprints into the dupefilter to"
-        " the first `ACTOR_EVENTS_RESTORE_BATCH` (5,000) requests in a real Scrapy scheduler"
-        " (memory queues; `ScrapyPriorityQueue`, as there is no downloader here): the crawl can"
-        " start then. *All*: until the last request is back, in 10 ms slices between reactor"
-        " turns. Stall: the longest reactor stall (a 5 ms LoopingCall), worst of the rounds; for"
-        " the restore, after the first request (before it, `spider_opened` holds the crawl)."
+        " SHA-256, zstd, MessagePack) through the fingerprints and the requests back in a real"
+        " Scrapy scheduler (DownloaderAwarePriorityQueue with the extension's record queues) to"
+        " the first request it hands out. *All*: until the last request is back (the same"
+        " instant: they all go back at once). Stall: the longest reactor stall (a 5 ms"
+        " LoopingCall), worst of the rounds; for the restore, after the first request (before"
+        " it, `spider_opened` holds the crawl)."
         f" Load average (1 min) when the run began: {results['load']:.1f}.",
         "",
         "| pending | seen | full | full bytes | stall: full | restore: first request"

@@ -1,7 +1,15 @@
 """The peer sections of docs/BENCHMARKS.md and their options, registered by bench/run.py.
 
-python -m bench.run peers kill frontier          # about 15 minutes on 2 cores
-python -m bench.run peers kill frontier --quick  # about 5 minutes, without the Apify SDK
+Full size, as docs/BENCHMARKS.md reports them (2 cores; times of a quiet machine, roughly):
+
+    python -m bench.run peers --peers plain,extension,jobdir --peer-rounds 5   # ~3 min
+    python -m bench.run frontier --frontier 200000,1000000                     # ~25 min a round
+    python -m bench.run profile --profile-rounds 3                             # ~2 min
+    python -m bench.run peers kill frontier --quick  # everything small, without the Apify SDK
+
+``frontier`` crawls plain Scrapy, the extension and JOBDIR at both sizes (and scrapy-redis at
+200,000); at 1,000,000 plain Scrapy alone takes about 5 minutes and 2.6 GB. ``--peers`` picks the
+contenders (``objects``: the extension with the compact frontier off, as before it).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Each contender crawls the peers' ``graph`` site once per round under ``cProfile`` (in a process of
 its own, like every crawl of the benchmarks). The parts are the extension's entry points, each
-counted with everything it calls (cumulative time), so that no time is counted twice:
+counted with everything it calls (cumulative time) but the Scrapy or queuelib method it wraps,
+so that no time is counted twice and a wrapper costs what it adds:
 
 * the record queues' ``push`` (encode the request, journal it) and ``pop`` (decode it), where the
   scheduler calls them; with Request objects in the queues (``objects``), the hook on
