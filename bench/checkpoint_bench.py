@@ -9,8 +9,10 @@ the garbage collector's cost grows with the heap, and the writer's heap holds a 
 
 "60 s of crawl" is fixed, whatever the frontier size: at 100 pages/s, each page adding ~10 new
 links, 6,000 requests finish (the oldest) and 60,000 new ones are enqueued, with 60,000 new
-fingerprints. New requests go through the frontier's enqueue hook as in a crawl (which encodes
-them then, spread over the 60 s); the clock runs from the checkpoint request only.
+fingerprints. The requests are in a real Scrapy scheduler (DownloaderAwarePriorityQueue, LIFO, with
+the extension's record queues and compact fingerprint set, ``bench.frontier_setup``): new ones go
+through the dupefilter and are encoded as the queues store them, spread over the 60 s; finished
+ones are taken from the scheduler. The clock runs from the checkpoint request only.
 """
 
 from __future__ import annotations
@@ -24,36 +26,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .checkpoint_restore import KEY, on_reactor, restore_elsewhere
 from .codec_bench import BenchSpider, request_mix
 from .common import ROOT
 
-if TYPE_CHECKING:
-    from scrapy import Request
-
 SIZES = (10_000, 100_000, 1_000_000)
 FINISHED_PER_MINUTE = 6_000
 ADDED_PER_MINUTE = 60_000
 MIGRATING = b'{"name": "migrating", "data": {"timeRemainingSecs": 5}}'
-#: Printed under the table: measured once with gc callbacks and timers around each step.
+#: Printed under the table: what each figure is made of.
 LIMITS = (
-    "What limits these figures (from a separate diagnostic run at 1M). *Full*: the consistent cut "
-    "on the reactor, copying the 1M request records and the 2M fingerprints into lists (about "
-    "0.35 s, which is the stall); MessagePack (in 16,384-item slices) and zstd level 3 run in a "
-    "worker thread and no longer stall the reactor. *Delta* and *flush*: flat at about 0.1 s "
-    "whatever the frontier size: they carry the 60,000 new requests (encoded when they were "
-    "enqueued), the 6,000 finished numbers and the 60,000 new fingerprints (2.3 MB); an urgent "
-    "checkpoint never folds, so a flush never writes a base. *Restore, first request*: reading, "
-    "checking, decompressing and unpacking the checkpoint in worker threads, merging the "
-    "fingerprints into the dupefilter's set, then decoding and enqueueing the first 5,000 "
-    "requests. *Restore, all*: decoding (20-30 µs a request; FormRequest and JsonRequest go "
-    "through their constructors) and Scrapy's enqueue (about 9 µs), and Python's cyclic garbage "
-    "collector: creating a million Request objects sets off full collections of the growing heap, "
-    "11 s of one 36 s restore, up to 1.4 s each; those are the stalls of the restore slices (a "
-    "crawl that grows a 1M frontier itself pays the same collections)."
+    "What these figures are made of. *Full*: the consistent cut on the reactor walks the"
+    " scheduler's queues (the records are the queues' own bytes objects: a list of references,"
+    " no encoding) and joins the compact fingerprint set's buckets into one blob; MessagePack"
+    " (in 16,384-item slices) and zstd level 3 run in a worker thread. *Delta* and *flush*:"
+    " flat whatever the frontier size: the 60,000 new requests (encoded when the scheduler"
+    " stored them), the 6,000 finished numbers and the 60,000 new fingerprints; an urgent"
+    " checkpoint never folds, so a flush never writes a base. *Restore*: reading, checking,"
+    " decompressing, unpacking and merging the segments in worker threads, then on the"
+    " reactor: loading the fingerprint blob into the compact set (slicing, no hashing) and"
+    " pushing every record straight into the queue it was taken from (no request is rebuilt,"
+    " so the first request and the last one are back at the same time); the first request is"
+    " rebuilt when the scheduler hands it out."
 )
 
 
@@ -62,63 +58,53 @@ def child(pending: int, rounds: int) -> dict[str, Any]:
 
 
 class Crawl:
-    """A frontier of ``pending`` open requests and twice as many seen fingerprints."""
+    """A real scheduler with the extension's record queues holding ``pending`` requests, and
+    twice as many seen fingerprints (the other half: requests that finished long ago)."""
 
     def __init__(self, pending: int) -> None:
-        from scrapy.statscollectors import MemoryStatsCollector
-        from scrapy.utils.request import fingerprint
-        from scrapy.utils.test import get_crawler
+        from .frontier_setup import scheduler_with_frontier
 
-        from scrapy_actor_events.checkpoint.codec import RequestCodec
-        from scrapy_actor_events.checkpoint.frontier import Frontier
-
-        self.spider = BenchSpider()
-        self.stats = MemoryStatsCollector(get_crawler())
-        self.seen: set[bytes] = {os.urandom(20) for _ in range(pending)}  # finished long ago
-        self.fingerprint = fingerprint
-        self.frontier = Frontier(
-            RequestCodec(self.spider),
-            self.stats,
-            in_progress=set,
-            seen=self.seen,
-            fingerprint=fingerprint,
-        )
-        self.open: deque[Request] = deque()
-        self.finished_fps: list[bytes] = []
+        self.crawler, self.scheduler, self.frontier = scheduler_with_frontier(BenchSpider)
+        self.spider = self.crawler.spider
+        self.stats = self.crawler.stats
+        self.seen = self.frontier.seen
+        self.fingerprint = self.scheduler.df.fingerprinter.fingerprint
+        for _ in range(pending):
+            self.seen.add(os.urandom(20))  # finished long ago
         self.next_id = 0
         self.size = pending
         self.add(pending)
 
-    def add(self, n: int) -> list[Request]:
-        requests = request_mix(self.spider, n, seed=self.next_id, start=self.next_id)
-        self.next_id += n
-        for request in requests:
-            self.seen.add(self.fingerprint(request))  # the dupefilter, then the scheduler
-            self.frontier.on_enqueued(request)
-        self.open.extend(requests)
-        return requests
+    def add(self, n: int) -> list[bytes]:
+        """Schedule ``n`` new requests (through the dupefilter); their fingerprints."""
+        fingerprints: list[bytes] = []
+        for start in range(0, n, 10_000):  # a slice at a time: Request objects are big
+            count = min(10_000, n - start)
+            requests = request_mix(self.spider, count, seed=self.next_id, start=self.next_id)
+            self.next_id += count
+            for request in requests:
+                assert self.scheduler.enqueue_request(request)
+                fingerprints.append(self.fingerprint(request))
+        return fingerprints
 
     def finish(self, n: int) -> None:
-        for _ in range(min(n, len(self.open))):
-            request = self.open.popleft()
+        """``n`` requests go out of the scheduler and their callbacks finish."""
+        for _ in range(n):
+            request = self.scheduler.next_request()
+            if request is None:
+                return
             self.frontier.on_finished(request)
-            self.finished_fps.append(self.fingerprint(request))
 
-    def one_minute(self) -> list[Request]:
+    def one_minute(self) -> list[bytes]:
         self.finish(FINISHED_PER_MINUTE)
         return self.add(ADDED_PER_MINUTE)
 
-    def reset(self, added: list[Request]) -> None:
-        """Back to ``size`` pending and ``2 * size`` seen: the round's additions and
-        fingerprints go, fresh requests refill."""
-        gone = {id(r) for r in added}
-        for request in added:
-            self.frontier.on_finished(request)
-            self.seen.discard(self.fingerprint(request))
-        self.seen.difference_update(self.finished_fps)
-        self.finished_fps = []
-        self.open = deque(r for r in self.open if id(r) not in gone)
-        self.add(self.size - len(self.open))
+    def reset(self, added: list[bytes]) -> None:
+        """Back to ``size`` pending and ``2 * size`` seen: as many requests finish as were
+        added (the newest, the scheduler's LIFO order), and the added fingerprints go."""
+        self.finish(len(self.scheduler) - self.size)
+        for fp in added:
+            self.seen.discard(fp)
 
 
 async def _measure(pending: int, rounds: int) -> dict[str, Any]:
@@ -277,12 +263,12 @@ def report(results: dict[str, Any], rounds: int) -> str:
         " `Migration` to the complete checkpoint in the store (the manifest written), nothing"
         " in flight and no callback running (in a crawl, add the wait for running callbacks,"
         " at most `ACTOR_EVENTS_CUT_TIMEOUT`). *Restore*: from reading the manifest (chunks,"
-        " SHA-256, zstd, MessagePack) through merging the fingerprints into the dupefilter to"
-        " the first `ACTOR_EVENTS_RESTORE_BATCH` (5,000) requests in a real Scrapy scheduler"
-        " (memory queues; `ScrapyPriorityQueue`, as there is no downloader here): the crawl can"
-        " start then. *All*: until the last request is back, in 10 ms slices between reactor"
-        " turns. Stall: the longest reactor stall (a 5 ms LoopingCall), worst of the rounds; for"
-        " the restore, after the first request (before it, `spider_opened` holds the crawl)."
+        " SHA-256, zstd, MessagePack) through the fingerprints and the requests back in a real"
+        " Scrapy scheduler (DownloaderAwarePriorityQueue with the extension's record queues) to"
+        " the first request it hands out. *All*: until the last request is back (the same"
+        " instant: they all go back at once). Stall: the longest reactor stall (a 5 ms"
+        " LoopingCall), worst of the rounds; for the restore, after the first request (before"
+        " it, `spider_opened` holds the crawl)."
         f" Load average (1 min) when the run began: {results['load']:.1f}.",
         "",
         "| pending | seen | full | full bytes | stall: full | restore: first request"

@@ -1,8 +1,9 @@
 """Restoring a checkpoint the benchmark wrote, in a process of its own, as after a migration.
 
 ``python -m bench.checkpoint_restore DIR all|first`` restores the checkpoint in the local store at
-DIR into a fresh Scrapy scheduler and prints JSON: seconds to the first request, to all of them
-(``all``), and the longest reactor stall after the first request.
+DIR into a fresh Scrapy scheduler (with the extension's record queues) and prints JSON: seconds to
+the first request out of the scheduler, to all of them back (``all``), and the longest reactor
+stall after the first request.
 """
 
 from __future__ import annotations
@@ -67,37 +68,18 @@ def restore_elsewhere(storage: str, restore_all: bool) -> tuple[float, float, fl
 
 
 async def _restore(store: Any, config: Any, restore_all: bool) -> tuple[float, float, float]:
-    """Seconds to the first request in the scheduler, to all of them, and the longest reactor
-    stall after the first request (while the rest go back in slices)."""
-    from scrapy.core.scheduler import Scheduler
+    """Seconds to the first request out of the scheduler, to all of them back, and the longest
+    reactor stall after the first request (when some go back in slices)."""
     from scrapy.utils.asyncio import sleep
-    from scrapy.utils.test import get_crawler
 
-    from scrapy_actor_events import _scrapy_internals as internals
-    from scrapy_actor_events.checkpoint.codec import RequestCodec
     from scrapy_actor_events.checkpoint.crawl_state import CrawlState
-    from scrapy_actor_events.checkpoint.frontier import Frontier
     from scrapy_actor_events.checkpoint.resume import Restorer, read_checkpoint
     from scrapy_actor_events.checkpoint.writer import Checkpointer
 
+    from .frontier_setup import scheduler_with_frontier
     from .store_bench import StallMonitor
 
-    spider = BenchSpider()
-    # No engine here, hence no DownloaderAwarePriorityQueue (it asks the downloader for slots).
-    crawler = get_crawler(
-        BenchSpider, {"SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.ScrapyPriorityQueue"}
-    )
-    assert crawler.stats is not None
-    scheduler = Scheduler.from_crawler(crawler)
-    scheduler.open(spider)
-    seen = internals.seen_fingerprints(scheduler)
-    frontier = Frontier(
-        RequestCodec(spider),
-        crawler.stats,
-        in_progress=set,
-        seen=seen,
-        fingerprint=internals.fingerprint_function(scheduler),
-    )
+    crawler, scheduler, frontier = scheduler_with_frontier(BenchSpider)
     restorer = Restorer(
         crawler.stats,
         CrawlState(crawler.stats),
@@ -112,17 +94,18 @@ async def _restore(store: Any, config: Any, restore_all: bool) -> tuple[float, f
     started = time.perf_counter()
     restored = await read_checkpoint(checkpointer, config.checkpoint)
     assert restored is not None
-    restorer.restore(spider, restored)
+    restorer.restore(crawler.spider, restored)
+    first_request = scheduler.next_request()
     first = time.perf_counter() - started
-    assert len(scheduler) > 0
+    assert first_request is not None
     # Until here spider_opened holds the crawl anyway; the stalls that matter come after.
     monitor.worst, monitor.last = 0.0, time.perf_counter()
-    every = 0.0
+    every = first
     if restore_all:
         while restorer.pending:
             await sleep(0.001)
         every = time.perf_counter() - started
-        assert len(scheduler) == len(restored.seqs), (len(scheduler), len(restored.seqs))
+        assert len(scheduler) + 1 == restored.count, (len(scheduler), restored.count)
     stall = monitor.worst * 1000
     monitor.stop()
     restorer.cancel()

@@ -23,7 +23,9 @@ from typing import Any
 from .peer_common import LABELS, crawl, mb, peer_versions, redis_server, start_crawl
 from .peer_site import get, serve_site
 
-CONTENDERS = ("plain", "extension", "jobdir", "redis", "apify")
+CONTENDERS = ("plain", "extension", "objects", "jobdir", "redis", "apify")
+#: Run unless --peers names the contenders: "objects" (compact off) only on request.
+DEFAULT_CONTENDERS = ("plain", "extension", "jobdir", "redis", "apify")
 STATE_FILE = Path("storage", "key_value_stores", "default", "SCRAPY_STATE_peers")
 
 
@@ -80,7 +82,7 @@ def report_throughput(data: dict[str, Any], rounds: int) -> str:
         " from `spider_opened` to `engine_stopped` (a crawl stops at the end of the site or"
         f" after {data['cap']:.0f} s, `CLOSESPIDER_TIMEOUT`); *pages per CPU second*: responses"
         " over the CPU time of the crawl process over the same span. *Peak RSS*: the crawl"
-        " process's `ru_maxrss` (redis-server's memory is not in it)."
+        " process's `VmHWM`, its own peak (redis-server's memory is not in it)."
         f" Peers: {peer_versions()} (the bench starts its own redis-server, and installs"
         " Debian's package with apt-get when there is none)."
         f" Load average (1 min) when the run began: {data['load']:.1f} (the machine is shared).",

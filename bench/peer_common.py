@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 LABELS = {
     "plain": "plain Scrapy",
     "extension": "scrapy-actor-events, checkpoint every 5 s",
+    "objects": "scrapy-actor-events, Request objects in the queues (compact off)",
     "jobdir": "Scrapy JOBDIR",
     "redis": "scrapy-redis, SCHEDULER_PERSIST",
     "apify": "Apify SDK ApifyScheduler (local storage)",

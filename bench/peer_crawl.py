@@ -3,7 +3,7 @@
     python -m bench.peer_crawl '{"contender": "plain", "url": "http://127.0.0.1:8000", ...}'
 
 Prints one JSON line: pages fetched, seconds (and CPU seconds) from spider_opened to
-engine_stopped, the largest frontier seen, the peak RSS of this process (``ru_maxrss``) and the
+engine_stopped, the largest frontier seen, the peak RSS of this process (``VmHWM``) and the
 crawl's stats. The contenders differ only in the settings below (and, for the Apify SDK, in running
 inside ``async with Actor``, as its Scrapy template does).
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -22,12 +21,14 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import CloseSpider
 
+from .rss import peak_rss
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from scrapy.http import Response
 
-CONTENDERS = ("plain", "extension", "jobdir", "redis", "apify")
+CONTENDERS = ("plain", "extension", "objects", "jobdir", "redis", "apify")
 
 #: The same for every contender.
 COMMON: dict[str, Any] = {
@@ -52,6 +53,12 @@ def contender_settings(name: str, workdir: str, redis_url: str | None) -> dict[s
             "ACTOR_EVENTS_PERSIST_INTERVAL": 5,
             "ACTOR_EVENTS_STORE": "local",
             "ACTOR_EVENTS_STORAGE_DIR": os.path.join(workdir, "storage"),
+        }
+    if name == "objects":  # the extension as before the compact frontier: Request objects
+        return {
+            **contender_settings("extension", workdir, redis_url),
+            "ACTOR_EVENTS_COMPACT_QUEUE": False,
+            "ACTOR_EVENTS_COMPACT_FINGERPRINTS": False,
         }
     if name == "jobdir":
         return {"JOBDIR": os.path.join(workdir, "job")}
@@ -130,7 +137,7 @@ def _result(crawler: Any, out: dict[str, Any]) -> dict[str, Any]:
         "seconds": out["t1"] - out["t0"],
         "cpu": out["c1"] - out["c0"],  # every thread of the process, user + system
         "frontier": spider.frontier if spider else 0,
-        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "rss": peak_rss(),
         "reason": stats.get("finish_reason"),
         "stats": {k: v for k, v in stats.items() if isinstance(v, int | float)},
     }
@@ -151,7 +158,14 @@ def crawl_scrapy(args: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _watch(crawler, out)
     process.crawl(crawler, **_spider_args(args))
-    process.start()
+    if args.get("profile"):  # the reactor thread's functions, to a pstats file
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.runcall(process.start)
+        profiler.dump_stats(args["profile"])
+    else:
+        process.start()
     return _result(crawler, out)
 
 

@@ -56,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "ACTOR_EVENTS_COMPRESSION_LEVEL": 3,
     "ACTOR_EVENTS_MAX_DELTAS": 20,
     "ACTOR_EVENTS_RESTORE_BATCH": 5_000,
+    "ACTOR_EVENTS_COMPACT_QUEUE": True,
+    "ACTOR_EVENTS_COMPACT_FINGERPRINTS": True,
     "ACTOR_EVENTS_SET_EXIT_CODE": True,
     "ACTOR_EVENTS_CUT_TIMEOUT": 1.0,
     "ACTOR_EVENTS_WEBSOCKET_URL": None,
@@ -174,6 +176,8 @@ def checkpoint_options(settings: BaseSettings, env: ActorEnvironment) -> Checkpo
         restore_batch=batch,
         cut_timeout=cut_timeout,
         upload_concurrency=concurrency,
+        compact_queue=_bool(settings, "ACTOR_EVENTS_COMPACT_QUEUE"),
+        compact_fingerprints=_bool(settings, "ACTOR_EVENTS_COMPACT_FINGERPRINTS"),
     )
 
 

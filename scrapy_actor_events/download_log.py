@@ -81,12 +81,14 @@ class DownloadLog:
             self._write({"event": FETCHED, "url": request.url, "status": response.status})
 
     def wrap(
-        self, on_enqueued: Callable[[Request], None], on_finished: Callable[[Request], None]
+        self, on_enqueued: Callable[[Request], None] | None, on_finished: Callable[[Request], None]
     ) -> tuple[Callable[[Request], None], Callable[[Request], None]]:
-        """The frontier's two hooks, also writing ``accepted`` and ``finished`` lines."""
+        """The frontier's two hooks (no enqueue hook: None), also writing ``accepted`` and
+        ``finished`` lines."""
 
         def enqueued(request: Request) -> None:
-            on_enqueued(request)
+            if on_enqueued is not None:
+                on_enqueued(request)
             if request.callback is not NO_CALLBACK:
                 self._write({"event": ACCEPTED, "url": request.url})
 

@@ -16,10 +16,9 @@ from scrapy.utils.defer import maybe_deferred_to_future
 
 from . import _scrapy_internals as internals
 from . import stats_keys
-from .checkpoint.codec import RequestCodec
 from .checkpoint.crawl_state import CrawlState
 from .checkpoint.cut import CrawlCut, requests_in_flight
-from .checkpoint.frontier import Frontier
+from .checkpoint.follow import FrontierFollower, explain_what_is_kept
 from .checkpoint.options import Trigger
 from .checkpoint.resume import CannotStart, Restorer, read_checkpoint
 from .checkpoint.sink import DatasetSink, warn_uncommitted
@@ -47,8 +46,12 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
     from twisted.internet.defer import Deferred
 
+    from .checkpoint.frontier import Frontier
+    from .checkpoint.queue_frontier import QueueFrontier
     from .dataset.base import Dataset
     from .store.base import KeyValueStore
+
+    Hook = Callable[[Request], None]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ class ActorEventsExtension:
         self.dataset = dataset
         self.sink: DatasetSink | None = None
         self.checkpointer: Checkpointer | None = None
-        self.frontier: Frontier | None = None
+        self.follower: FrontierFollower | None = None
         self.crawl_state: CrawlState | None = None
         self.restorer: Restorer | None = None
         self.migration: Migration | None = None
@@ -122,6 +125,11 @@ class ActorEventsExtension:
         dataset = build_dataset(config.dataset, crawler) if config.dataset.enabled else None
         return cls(crawler, config, store, dataset)
 
+    @property
+    def frontier(self) -> Frontier | QueueFrontier | None:
+        """What follows the crawl's open requests (None: the scheduler is not Scrapy's)."""
+        return self.follower.frontier if self.follower is not None else None
+
     # -- public: what event handling calls ----------------------------------------------------
 
     def request_checkpoint(self, trigger: Trigger = Trigger.MANUAL) -> Deferred[CheckpointResult]:
@@ -159,19 +167,12 @@ class ActorEventsExtension:
         jobdir = self.crawler.settings.get("JOBDIR")
         owns_frontier = internals.is_memory_scheduler(engine.scheduler) and not jobdir
         self.crawl_state = CrawlState(stats, with_spider_state=not jobdir)
-        _explain_what_is_kept(engine, jobdir, owns_frontier)
-        enqueue = self._follow_frontier(spider, engine) if owns_frontier else None
-        self.checkpointer.source = CrawlCut(
-            spider,
-            engine,
-            self.frontier,
-            self.crawl_state,
-            options.cut_timeout,
-            items=self.sink.journal if self.sink is not None else None,
-        )
-        self.restorer = Restorer(
-            stats, self.crawl_state, self.frontier, enqueue, options.restore_batch
-        )
+        explain_what_is_kept(engine, jobdir, owns_frontier)
+        # Scrapy's own enqueue, for restored requests that go back through the scheduler.
+        enqueue = engine.scheduler.enqueue_request if owns_frontier else None  # type: ignore[union-attr]
+        if owns_frontier:
+            self.follower = FrontierFollower(engine, stats, self._observe)
+            self.follower.start(spider, options.compact_fingerprints)
         try:
             on_read = self.sink.adopt if self.sink is not None else warn_uncommitted
             restored = await read_checkpoint(self.checkpointer, options, on_read)
@@ -181,6 +182,18 @@ class ActorEventsExtension:
             if self.config.set_exit_code:
                 internals.exit_with_code_after_shutdown(CLOSE_REASONS[exc.reason])
             raise CloseSpider(exc.reason) from None
+        if self.follower is not None and options.compact_queue:
+            self.follower.use_record_queues()
+        frontier = self.frontier
+        self.checkpointer.source = CrawlCut(
+            spider,
+            engine,
+            frontier,
+            self.crawl_state,
+            options.cut_timeout,
+            items=self.sink.journal if self.sink is not None else None,
+        )
+        self.restorer = Restorer(stats, self.crawl_state, frontier, enqueue, options.restore_batch)
         self._report_status(stats)
         if restored is not None:
             self.restorer.restore(spider, restored)
@@ -230,35 +243,15 @@ class ActorEventsExtension:
         if self.sink is not None:
             self.sink.item_scraped(item, response)
 
-    def _follow_frontier(
-        self, spider: Spider, engine: ExecutionEngine
-    ) -> Callable[[Request], bool]:
-        """Start following the frontier; returns the scheduler's enqueue for restored requests."""
-        assert self.crawler.stats is not None
-        scheduler = engine.scheduler
-        seen = internals.seen_fingerprints(scheduler)
-        if seen is None:
-            logger.warning(
-                "The dupefilter %s is not an RFPDupeFilter: seen requests are not checkpointed,"
-                " so a resumed crawl may fetch pages again.",
-                type(getattr(scheduler, "df", None)).__name__,
-            )
-        self.frontier = Frontier(
-            RequestCodec(spider),
-            self.crawler.stats,
-            in_progress=lambda: internals.in_progress(engine),
-            seen=seen,
-            fingerprint=internals.fingerprint_function(scheduler) if seen is not None else None,
-        )
-        on_enqueued: Callable[[Request], None] = self.frontier.on_enqueued
-        on_finished: Callable[[Request], None] = self.frontier.on_finished
-        if self.sink is not None:
+    def _observe(self, on_enqueued: Hook | None, on_finished: Hook) -> tuple[Hook | None, Hook]:
+        """The frontier's hooks, seen by the item journal and the download log too."""
+        if self.sink is not None and self.follower is not None:
             # Items wait under their request until its callback is done, as the frontier does.
-            self.sink.journal.tracked = self.frontier.tracked
+            self.sink.journal.tracked = self.follower.tracked
             on_finished = _both(on_finished, self.sink.request_finished)
         if self.download_log is not None:
-            on_enqueued, on_finished = self.download_log.wrap(on_enqueued, on_finished)
-        return internals.hook_frontier(engine, on_enqueued, on_finished)
+            return self.download_log.wrap(on_enqueued, on_finished)
+        return on_enqueued, on_finished
 
     def _report_status(self, stats: StatsCollector) -> None:
         """The run's status message, when the crawl runs as an Actor on the platform store."""
@@ -278,7 +271,8 @@ class ActorEventsExtension:
         scheduler = self.crawler.engine.scheduler if self.crawler.engine else None
         if scheduler is None or not hasattr(type(scheduler), "__len__"):
             return None  # the SDK's ApifyScheduler keeps its queue on the platform
-        return len(scheduler) + (self.frontier.backlog if self.frontier else 0)  # type: ignore[arg-type]
+        frontier = self.frontier
+        return len(scheduler) + (frontier.backlog if frontier else 0)  # type: ignore[arg-type]
 
     def _listen_to_events(self, engine: ExecutionEngine) -> None:
         stats = self.crawler.stats
@@ -292,7 +286,7 @@ class ActorEventsExtension:
             start_timer=self.timer.start,
             default_time_remaining=self.config.migration.default_time_remaining,
             resume_after=self.config.migration.resume_after,
-            requests_kept_by=None if self.frontier else type(engine.scheduler).__name__,
+            requests_kept_by=None if self.follower else type(engine.scheduler).__name__,
             called_off=lambda: stats.set_value(stats_keys.MIGRATION_UNDER_WAY, 0),
         )
         if self.config.throttle.enabled:
@@ -309,9 +303,9 @@ class ActorEventsExtension:
         self.events = EventsConnection.listen(self.config.socket, self.reactions)
 
     def _in_flight(self, engine: ExecutionEngine) -> int:
-        frontier = self.frontier
-        if frontier is not None:
-            return sum(1 for r in internals.in_progress(engine) if frontier.tracked(r))
+        follower = self.follower
+        if follower is not None:
+            return sum(1 for r in internals.in_progress(engine) if follower.tracked(r))
         return requests_in_flight(engine)
 
     # -- running ------------------------------------------------------------------------------
@@ -379,19 +373,3 @@ def _both(
         then(request)
 
     return both
-
-
-def _explain_what_is_kept(engine: ExecutionEngine, jobdir: str | None, owns: bool) -> None:
-    if jobdir:
-        logger.warning(
-            "JOBDIR is set: Scrapy's JOBDIR keeps the request queue, the seen requests and"
-            " spider.state, and loses pending requests on a kill (it writes them on a clean"
-            " close only). Checkpoints hold the stats only. Unset JOBDIR to checkpoint the"
-            " whole frontier with scrapy-actor-events."
-        )
-    elif not owns:
-        logger.info(
-            "The scheduler %s is not Scrapy's: it keeps the request queue and the seen"
-            " requests itself. Checkpoints hold the stats and spider.state only.",
-            type(engine.scheduler).__name__,
-        )

@@ -11,6 +11,7 @@ from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_f_from_coro_f
 
 from scrapy_actor_events import _scrapy_internals as internals
+from scrapy_actor_events.checkpoint.fingerprints import CompactFingerprintSet
 from scrapy_actor_events.tools.site import DemoSite
 
 from .support.crawling import crawl
@@ -75,7 +76,8 @@ async def test_engine_attributes_exist(storage, site: DemoSite) -> None:
         scheduler = engine.scheduler
         assert isinstance(internals.in_progress(engine), set)
         assert internals.is_memory_scheduler(scheduler)
-        assert isinstance(internals.seen_fingerprints(scheduler), set)
+        # The extension swapped RFPDupeFilter's set for a compact one (a set without it).
+        assert isinstance(internals.seen_fingerprints(scheduler), CompactFingerprintSet)
         assert internals.start_exhausted(engine)
         assert internals.callbacks_running(engine) == 0
         return True

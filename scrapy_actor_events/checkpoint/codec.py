@@ -37,13 +37,28 @@ _COOKIES, _ENCODING, _ERRBACK, _FLAGS, _CB_KWARGS, _CLASS, _EXTRA = range(8, 15)
 _FIELD_COUNT = 15
 
 
-def url_and_priority(data: bytes) -> tuple[str, int]:
+def url_and_priority(data: bytes | memoryview) -> tuple[str, int]:
     """The URL and priority of an encoded request, without rebuilding it (for tools)."""
     try:
         record = unpack_data(data)
         return str(record[_URL]), int((record[_PRIORITY] if len(record) > _PRIORITY else 0) or 0)
     except Exception as exc:
         raise UndecodableError(f"not a request record: {exc}") from None
+
+
+def record_fields(data: bytes | memoryview) -> tuple[str, dict[str, Any] | None, int]:
+    """The URL, meta and priority of an encoded request, without rebuilding it (for placing it
+    in its queue): about 1 µs."""
+    try:
+        record = unpack_data(data)
+        url = record[_URL]
+        meta = record[_META] if len(record) > _META else None
+        priority = (record[_PRIORITY] if len(record) > _PRIORITY else 0) or 0
+    except Exception as exc:
+        raise UndecodableError(f"not a request record: {exc}") from None
+    if not isinstance(url, str) or not isinstance(priority, int):
+        raise UndecodableError("not a request record")
+    return url, meta if isinstance(meta, dict) else None, priority
 
 
 class RequestCodec:
@@ -132,7 +147,7 @@ class RequestCodec:
 
     # -- decoding -------------------------------------------------------------------------------
 
-    def decode(self, data: bytes) -> Request:
+    def decode(self, data: bytes | memoryview) -> Request:
         """A request equal to the one encoded; raises :class:`UndecodableError`."""
         try:
             record = unpack_data(data)

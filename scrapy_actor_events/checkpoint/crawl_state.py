@@ -11,6 +11,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from scrapy.utils.asyncio import sleep
+
 from .. import stats_keys
 from .data import UnencodableError, pack_data, unpack_data
 
@@ -21,6 +23,11 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
 logger = logging.getLogger(__name__)
+
+#: A resumed crawl reads past what ``start()`` yielded before (7 µs an item: seconds for hundreds
+#: of thousands) in slices of this long, with a reactor turn between: the requests restored into
+#: the scheduler go out meanwhile, instead of waiting for the whole skip.
+SKIP_SLICE_SECONDS = 0.005
 
 
 class CrawlState:
@@ -127,13 +134,25 @@ class CrawlState:
     def start_skip(self) -> int:
         return self._start_skip
 
+    async def _skip(self, start: AsyncIterator[Any], skip: int) -> None:
+        deadline = time.perf_counter() + SKIP_SLICE_SECONDS
+        while self.start_consumed < skip:
+            try:
+                await anext(start)
+            except StopAsyncIteration:
+                return
+            self.start_consumed += 1
+            if time.perf_counter() >= deadline:
+                await sleep(0)  # the engine's scheduled call (restored requests) runs now
+                deadline = time.perf_counter() + SKIP_SLICE_SECONDS
+
     async def track_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """Count what the engine reads from ``start()``, skipping what earlier runs read."""
         skip = self._start_skip
+        if skip:
+            await self._skip(start, skip)
         async for item in start:
             self.start_consumed += 1
-            if self.start_consumed <= skip:
-                continue
             yield item
         self.start_done = True
         if skip and self.start_consumed < skip:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .crawl_state import CrawlState
     from .frontier import Frontier
     from .items import ItemJournal
+    from .queue_frontier import QueueFrontier
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class CrawlCut:
         self,
         spider: Spider,
         engine: ExecutionEngine | None,
-        frontier: Frontier | None,
+        frontier: Frontier | QueueFrontier | None,
         crawl_state: CrawlState,
         timeout: float,
         items: ItemJournal | None = None,
@@ -59,7 +60,7 @@ class CrawlCut:
                 # The scheduler keeps the requests; what is in flight still matters: their
                 # callbacks change the items and spider.state this checkpoint holds.
                 in_flight = requests_in_flight(self.engine) if self.engine is not None else 0
-                capture = FrontierCapture(SegmentKind.BASE, [], [], [], None, 0, 0, in_flight, 0)
+                capture = FrontierCapture(SegmentKind.BASE, [], [], None, 0, 0, in_flight, 0)
             else:
                 capture = self.frontier.capture(full=base)
             if self.items is not None:

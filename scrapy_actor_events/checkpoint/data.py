@@ -74,7 +74,7 @@ def pack_data(obj: Any) -> bytes:
         raise UnencodableError(str(exc)) from None
 
 
-def unpack_data(data: bytes) -> Any:
+def unpack_data(data: bytes | memoryview) -> Any:
     """The inverse of :func:`pack_data`; never runs code."""
     return msgpack.unpackb(
         data, raw=False, strict_map_key=False, ext_hook=_ext_hook, timestamp=3, use_list=True

@@ -35,7 +35,11 @@ else:
     from backports import zstd
 
 FORMAT = "scrapy-actor-events/checkpoint"
-VERSION = 1
+#: 2: request records carry their sequence number and are stored with their scheduler queue, and
+#: seen fingerprints as a compact layout. Format 1 is still read (per segment: a resumed crawl's
+#: next deltas follow its format-1 base).
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class SegmentKind(StrEnum):
@@ -179,11 +183,12 @@ class Manifest:
             raise UnreadableCheckpoint(key, f"the manifest is not JSON ({exc})") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise UnreadableCheckpoint(key, "the record is not a scrapy-actor-events checkpoint")
-        if doc.get("version") != VERSION:
+        if doc.get("version") not in READABLE_VERSIONS:
             raise UnreadableCheckpoint(
                 key,
-                f"format version {doc.get('version')!r} is not the supported {VERSION};"
-                " it was written by another version of scrapy-actor-events",
+                f"format version {doc.get('version')!r} is not one this version reads"
+                f" ({', '.join(map(str, READABLE_VERSIONS))}); it was written by a newer"
+                " version of scrapy-actor-events",
             )
         expected = doc.pop("checksum", None)
         if expected != _checksum(doc):
@@ -211,6 +216,7 @@ class Manifest:
                 segments=segments,
                 summary=dict(doc.get("summary") or {}),
                 store=None if doc.get("store") is None else _str(doc["store"]),
+                version=_int(doc["version"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UnreadableCheckpoint(key, f"the manifest is malformed ({exc!r})") from None

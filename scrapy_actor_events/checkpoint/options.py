@@ -52,3 +52,7 @@ class CheckpointOptions:
     cut_timeout: float = 1.0
     #: Chunk records written, read or deleted at once.
     upload_concurrency: int = 8
+    #: Pending requests held in the scheduler's queues as records, not Request objects.
+    compact_queue: bool = True
+    #: Seen fingerprints held in a CompactFingerprintSet, not a set of bytes.
+    compact_fingerprints: bool = True

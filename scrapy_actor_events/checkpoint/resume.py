@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 
     from .frontier import Frontier
     from .options import CheckpointOptions
+    from .queue_frontier import QueueFrontier
     from .reader import Restored
     from .writer import Checkpointer
 
 logger = logging.getLogger(__name__)
-#: After the first batch, restored requests go back in slices of at most this long (seconds):
-#: decoding a request takes ~15 us, so a 5,000-request batch would hold the reactor ~100 ms.
+#: Restored requests that go back through the scheduler (queues of Request objects, or a
+#: priority queue of the user's own class) are decoded: after the first batch, in slices of at
+#: most this long (seconds); decoding one takes ~15 us, a batch of 5,000 ~100 ms.
 RESTORE_SLICE_SECONDS = 0.01
 
 
@@ -116,7 +118,7 @@ class Restorer:
         self,
         stats: StatsCollector,
         crawl_state: CrawlState,
-        frontier: Frontier | None,
+        frontier: Frontier | QueueFrontier | None,
         enqueue: Callable[[Request], bool] | None,
         batch: int,
     ) -> None:
@@ -128,12 +130,13 @@ class Restorer:
         self._call: CallLaterResult | None = None
 
     def restore(self, spider: Spider, restored: Restored) -> None:
-        """Fingerprints, then requests (the first batch now), stats and ``spider.state``."""
+        """Stats, ``spider.state``, fingerprints and requests: into the scheduler's queues as
+        they are stored, or through the scheduler (the first batch now, the rest in slices)."""
         crawl = CrawlState.decode(restored.crawl)
         self.crawl_state.restore(spider, crawl)
+        started = time.perf_counter()
         if self.frontier is not None:
-            self.frontier.merge_fingerprints(restored.fingerprints)
-            self.frontier.load(restored.seqs, restored.records, restored.next_seq)
+            self.frontier.restore(restored)
             # Requests that were in flight are taken from the scheduler once more.
             in_flight = int(crawl.get("in_flight") or 0)
             for key in stats_keys.DEQUEUED:
@@ -142,16 +145,17 @@ class Restorer:
         manifest = restored.manifest
         logger.info(
             "Resuming from checkpoint %d of %s (saved %s by %s, %s): %s requests to restore,"
-            " %s seen, %s items so far, start() read %d items.",
+            " %s seen, %s items so far, start() read %d items (%.2f s).",
             manifest.generation,
             manifest.key,
             manifest.created_at,
             manifest.trigger,
             f"closed: {manifest.close_reason}" if manifest.close_reason else "then killed",
-            f"{len(restored.seqs):,}",
-            f"{len(restored.fingerprints):,}",
+            f"{restored.count:,}",
+            f"{restored.seen_count:,}",
             f"{self.stats.get_value(stats_keys.ITEMS, 0):,}",
             self.crawl_state.start_skip,
+            time.perf_counter() - started,
         )
 
     @property

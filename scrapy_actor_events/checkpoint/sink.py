@@ -112,7 +112,7 @@ class DatasetSink:
         """Open the dataset, continue the checkpoint's journal, push what the dataset lacks."""
         await self._open_dataset()
         self.journal.dataset = self.dataset.ref  # a platform dataset's name is resolved now
-        items = self._restored.items if self._restored is not None else None
+        items = self._restored.output if self._restored is not None else None
         self._restored = None
         if items is not None:
             self.journal.restore(items)
@@ -215,7 +215,7 @@ class DatasetSink:
 
 def warn_uncommitted(restored: Restored) -> None:
     """A checkpoint's items will not be pushed: items go to no dataset in this run."""
-    items = restored.items
+    items = restored.output
     if items is not None and items.end > items.point.index:
         logger.warning(
             "The checkpoint holds %s items not committed to dataset %s, and items go to no"

@@ -29,6 +29,7 @@ from ..checkpoint.format import (
     parse_chunk_key,
 )
 from ..checkpoint.reader import read_checkpoint
+from ..checkpoint.records import record_of
 
 if TYPE_CHECKING:
     from ..checkpoint.items import RestoredItems
@@ -141,14 +142,15 @@ async def read_report(store: KeyValueStore, key: str, concurrency: int) -> Check
         raise UnreadableCheckpoint(key, f"its crawl state is malformed ({exc})") from None
     domains: Counter[str] = Counter()
     priorities: Counter[int] = Counter()
-    for data in restored.records:
+    for item in restored.items:
         try:
-            url, priority = url_and_priority(data)
+            url, priority = url_and_priority(record_of(item))
         except UndecodableError as exc:
             raise UnreadableCheckpoint(key, f"a request record is malformed ({exc})") from None
         domains[urlsplit(url).hostname or "(no host)"] += 1
         priorities[priority] += 1
-    in_flight = min(int(crawl.get("in_flight") or 0), len(restored.records))
+    count = restored.count
+    in_flight = min(int(crawl.get("in_flight") or 0), count)
     start = crawl.get("start") or {}
     state = crawl.get("state")
     return CheckpointReport(
@@ -162,10 +164,10 @@ async def read_report(store: KeyValueStore, key: str, concurrency: int) -> Check
         chunks=len(manifest.chunk_keys),
         stored_bytes=manifest.stored_size,
         manifest_bytes=restored.manifest_size,
-        requests=len(restored.records),
-        pending=len(restored.records) - in_flight,
+        requests=count,
+        pending=count - in_flight,
         in_flight=in_flight,
-        seen=len(restored.fingerprints),
+        seen=restored.seen_count,
         top_domains=domains.most_common(TOP),
         top_priorities=sorted(priorities.items(), key=lambda p: (-p[1], -p[0]))[:TOP],
         start_requests_read=int(start.get("consumed") or 0),
@@ -173,7 +175,7 @@ async def read_report(store: KeyValueStore, key: str, concurrency: int) -> Check
         elapsed_seconds=float(crawl.get("elapsed") or 0.0),
         stats=dict(crawl["stats"]),
         spider_state=dict(state) if isinstance(state, dict) else {},
-        **_items(restored.items),
+        **_items(restored.output),
     )
 
 

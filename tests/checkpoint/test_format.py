@@ -95,7 +95,7 @@ def test_manifest_round_trip_is_plain_json() -> None:
     data = manifest.to_bytes()
     doc = json.loads(data)  # what Actor.get_value(key) returns: a dict
     assert doc["format"] == "scrapy-actor-events/checkpoint"
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert doc["segments"][1]["chunks"][0]["key"] == chunk_key(KEY, 5, 0)
     assert Manifest.from_bytes(KEY, data) == manifest
 
@@ -111,7 +111,7 @@ def corrupt(data: bytes, **changes) -> bytes:
     [
         (lambda d: d[:-10], "not JSON"),
         (lambda d: b"\x80" + d, "not JSON"),
-        (lambda d: corrupt(d, version=2), "format version 2"),
+        (lambda d: corrupt(d, version=3), "format version 3"),
         (lambda d: corrupt(d, format="other"), "not a scrapy-actor-events checkpoint"),
         (lambda d: corrupt(d, generation=99), "checksum does not match"),
         (lambda d: json.dumps([1, 2]).encode(), "not a scrapy-actor-events checkpoint"),

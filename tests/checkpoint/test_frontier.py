@@ -11,6 +11,7 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
 
 from scrapy_actor_events import ActorEventsExtension
+from scrapy_actor_events.checkpoint.records import record_of
 from scrapy_actor_events.stats_keys import REQUESTS_UNSERIALIZABLE as STATS_UNSERIALIZABLE
 from scrapy_actor_events.tools.site import DemoSite
 
@@ -85,12 +86,16 @@ async def test_journal_matches_the_scheduler_during_a_crawl(storage: Path) -> No
         def parse(self, response):
             crawler = self.crawler
             frontier = extension(crawler).frontier
-            truth = set(queued_requests(crawler))
-            truth |= {r for r in crawler.engine._slot.inprogress if r.callback is not NO_CALLBACK}
-            tracked = set(frontier._seq_of)
+            # The queues hold records: compare URLs (each URL is scheduled once here).
+            truth = [r.url for r in queued_requests(crawler)]
+            truth += [
+                r.url for r in crawler.engine._slot.inprogress if r.callback is not NO_CALLBACK
+            ]
+            items = [i for group in frontier.open_items().values() for i in group]
+            tracked = [frontier.codec.decode(record_of(i)).url for i in items]
             checks.append(len(truth))
-            if truth != tracked:
-                mismatches.append(f"{len(truth ^ tracked)} differ at {response.url}")
+            if sorted(truth) != sorted(tracked):
+                mismatches.append(f"{len(set(truth) ^ set(tracked))} differ at {response.url}")
             yield from response.follow_all(css="a::attr(href)", callback=self.parse)
 
     with DemoSite(pages=150, delay=0.002) as demo:

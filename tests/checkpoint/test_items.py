@@ -143,8 +143,8 @@ async def test_a_checkpoint_carries_the_items_of_finished_callbacks_only(tmp_pat
     assert h.saved == [1]
     restored = await h.checkpointer.read()
     assert restored is not None
-    assert restored.items is not None
-    assert restored.items.records == [rec(1)], "the running callback's item waits with it"
+    assert restored.output is not None
+    assert restored.output.records == [rec(1)], "the running callback's item waits with it"
     assert [s for s in restored.seqs] == [1], "...and its request stays open"
     # It finishes: its item goes into the next checkpoint, a delta.
     h.frontier.on_finished(running)
@@ -154,9 +154,9 @@ async def test_a_checkpoint_carries_the_items_of_finished_callbacks_only(tmp_pat
     assert second.kind == SegmentKind.DELTA
     restored = await h.checkpointer.read()
     assert restored is not None
-    assert restored.items is not None
-    assert restored.items.records == [rec(0)]
-    assert restored.items.point == CommitPoint(1, 1)
+    assert restored.output is not None
+    assert restored.output.records == [rec(0)]
+    assert restored.output.point == CommitPoint(1, 1)
     assert restored.manifest.summary["items"] == {"dataset": "ds", "committed": 1, "uncommitted": 1}
 
 
@@ -167,7 +167,7 @@ async def test_a_checkpoint_without_items_reads_as_before(tmp_path: Path) -> Non
     await h.checkpoint()
     restored = await h.checkpointer.read()
     assert restored is not None
-    assert restored.items is None
+    assert restored.output is None
 
 
 @deferred_f_from_coro_f

@@ -154,8 +154,8 @@ async def test_a_finished_crawls_unpushed_items_are_pushed_before_a_new_crawl(
     assert first.stats.get_value("finish_reason") == "finished"
     assert dataset_items(storage) == []
     saved = await read_checkpoint(storage, "SCRAPY_STATE_pages", "pages")
-    assert saved.items is not None
-    assert saved.items.end - saved.items.point.index == 121
+    assert saved.output is not None
+    assert saved.output.end - saved.output.point.index == 121
     # The next run starts a new crawl (the last one finished): the old items go in first.
     second = await crawl(PagesSpider, crawl_kwargs={"url": f"{site.url}/"})
     urls = [i["url"] for i in dataset_items(storage)]
@@ -186,9 +186,9 @@ async def test_a_crawl_resumed_into_another_dataset_sends_the_rest_there(
                     ACTOR_EVENTS_PERSIST_INTERVAL=0.05, ACTOR_EVENTS_API_MAX_RETRIES=0)  # fmt: skip
     first = [i["url"] for i in dataset_items(storage)]
     saved = await read_checkpoint(storage, "SCRAPY_STATE_pages", "pages")
-    assert saved.items is not None
-    assert saved.items.dataset == "default"
-    assert saved.items.end > saved.items.point.index, "some items were not pushed"
+    assert saved.output is not None
+    assert saved.output.dataset == "default"
+    assert saved.output.end > saved.output.point.index, "some items were not pushed"
     second = await crawl(PagesSpider, crawl_kwargs={"url": f"{site.url}/"},
                          ACTOR_EVENTS_DATASET_NAME="other")  # fmt: skip
     assert second.stats.get_value("finish_reason") == "finished"

@@ -35,6 +35,8 @@ class Kill:
     generation: int
     pages_after_checkpoint: int
     in_flight: int
+    #: Pages per second of the killed run while it crawled (its first hit to its last).
+    rate: float = 0.0
 
 
 @dataclass
@@ -84,12 +86,13 @@ def run(seed: int, pages: int, kills: int, storage: Path, interval_ms: int = 500
                 finished = True  # the crawl ended before this kill came
                 break
             captured = datetime.fromisoformat(manifest.created_at).timestamp() if manifest else 0.0
-            after = [
-                p for t, p in site.log.hits[first_hit:] if t > captured and p.startswith("/p/")
-            ]
+            hits = [(t, p) for t, p in site.log.hits[first_hit:] if p.startswith("/p/")]
+            after = [p for t, p in hits if t > captured]
+            span = hits[-1][0] - hits[0][0] if len(hits) > 1 else 0.0
             result.kills.append(
                 Kill(round(wait, 2), manifest.generation if manifest else 0, len(after),
-                     manifest.summary["in_flight"] if manifest else 0)
+                     manifest.summary["in_flight"] if manifest else 0,
+                     round(len(hits) / span, 1) if span > 0 else 0.0)
             )  # fmt: skip
         if not finished:
             final = scrapy_crawl(args, env)
@@ -113,11 +116,11 @@ def report(result: ChaosResult) -> str:
     lines = [
         f"chaos seed {result.seed}: {result.pages} pages, {len(result.kills)} SIGKILLs,"
         f" {result.seconds} s",
-        "  kill  after(s)  resumed-from-gen  pages-after-checkpoint  in-flight",
+        "  kill  after(s)  resumed-from-gen  pages-after-checkpoint  in-flight  pages/s",
     ]
     lines += [
         f"  {i + 1:>4}  {k.after_seconds:>8}  {k.generation:>16}  {k.pages_after_checkpoint:>22}"
-        f"  {k.in_flight:>9}"
+        f"  {k.in_flight:>9}  {k.rate:>7}"
         for i, k in enumerate(result.kills)
     ]
     lines.append(

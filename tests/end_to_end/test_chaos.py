@@ -24,9 +24,11 @@ def check(result: ChaosResult, kills: int) -> None:
     assert result.fetched_twice <= result.bound
     assert result.items == result.distinct
     # What a kill costs is about one interval of work: at most two (the capture of the newest
-    # checkpoint may be up to an interval plus a write old when the kill comes).
-    worst = max(k.pages_after_checkpoint for k in result.kills)
-    assert worst <= 2 * INTERVAL * result.pages_per_second + 10, (worst, result.pages_per_second)
+    # checkpoint may be up to an interval plus a write old when the kill comes). Work is counted
+    # at the killed run's own pace: a shared machine slows some runs down, and the average over
+    # all runs includes their start-up.
+    for kill in result.kills:
+        assert kill.pages_after_checkpoint <= 2 * INTERVAL * kill.rate + 10, kill
 
 
 def test_random_kills_lose_nothing(storage: Path) -> None:

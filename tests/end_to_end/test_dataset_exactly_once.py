@@ -115,8 +115,8 @@ def test_migrating_then_killed_leaves_one_item_per_page(backend: LocalBackend) -
         # Within the seconds a migration leaves, the migration checkpoint's items were pushed.
         restored = backend.read(KEY, "links")
         assert restored is not None
-        assert restored.items is not None
-        assert len(dataset_items(backend)) == restored.items.end
+        assert restored.output is not None
+        assert len(dataset_items(backend)) == restored.output.end
         final = scrapy_crawl(crawl_args(site), backend.env())
         assert final.returncode == 0, final.stderr[-3000:]
         assert "Resuming from checkpoint" in final.stderr
@@ -138,11 +138,11 @@ def test_aborting_leaves_one_item_per_page(backend: LocalBackend) -> None:
         assert "Spider closed (aborted)" in run.stderr
         restored = backend.read(KEY, "links")
         assert restored is not None
-        assert restored.items is not None
+        assert restored.output is not None
         # The aborted crawl pushed every item of its close checkpoint before it exited.
-        assert len(dataset_items(backend)) == restored.items.end
+        assert len(dataset_items(backend)) == restored.output.end
         stats = crawl_doc(restored)["stats"]
-        assert stats["item_scraped_count"] == restored.items.end
+        assert stats["item_scraped_count"] == restored.output.end
         final = scrapy_crawl(crawl_args(site), backend.env())
         assert final.returncode == 0, final.stderr[-3000:]
         assert "Resuming from checkpoint" in final.stderr

@@ -7,6 +7,7 @@ import random
 
 from scrapy_actor_events.checkpoint.format import SegmentKind
 from scrapy_actor_events.checkpoint.frontier import FrontierCapture
+from scrapy_actor_events.checkpoint.records import SEQ_BYTES, make_item
 
 
 class BulkSource:
@@ -14,13 +15,17 @@ class BulkSource:
 
     def __init__(self, total_bytes: int, record_bytes: int = 4096, seed: int = 1) -> None:
         rng = random.Random(seed)
-        self.records = [rng.randbytes(record_bytes) for _ in range(total_bytes // record_bytes)]
+        count = total_bytes // record_bytes
+        self.items = [make_item(n + 1, rng.randbytes(record_bytes)) for n in range(count)]
         self.failures = 0
 
+    @property
+    def records(self) -> list[bytes]:
+        return [item[SEQ_BYTES:] for item in self.items]
+
     async def capture(self, base: bool) -> tuple[FrontierCapture, bytes]:
-        n = len(self.records)
-        seqs = list(range(1, n + 1))
-        capture = FrontierCapture(SegmentKind.BASE, seqs, self.records, [], None, n + 1, n, 0, 0)
+        n = len(self.items)
+        capture = FrontierCapture(SegmentKind.BASE, self.items, [], None, n + 1, n, 0, 0)
         return capture, b"crawl state"
 
     def failed(self, capture: FrontierCapture) -> None:

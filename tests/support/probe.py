@@ -76,13 +76,22 @@ async def paused_crawl(
 
 
 def queued_requests(crawler: Crawler) -> list[Request]:
-    """Every request in the scheduler's memory queues, read without draining them."""
+    """Every request in the scheduler's memory queues, read without draining them (requests
+    held as records are decoded: copies)."""
+    from scrapy_actor_events import ActorEventsExtension
+    from scrapy_actor_events.checkpoint.records import record_of
+
     scheduler = crawler.engine.scheduler  # type: ignore[union-attr]
+    extension = crawler.get_extension(ActorEventsExtension)
     found: list[Request] = []
     for pq in scheduler.mqs.pqueues.values():
         for queues in (pq.queues, pq._start_queues):
             for queue in queues.values():
-                found.extend(queue.q)
+                items = queue.inner.q if hasattr(queue, "inner") else queue.q
+                found.extend(
+                    extension.frontier.codec.decode(record_of(x)) if type(x) is bytes else x
+                    for x in items
+                )
     return found
 
 
