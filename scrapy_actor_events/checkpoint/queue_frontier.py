@@ -319,6 +319,11 @@ class QueueFrontier:
                     queues.setdefault(placer(item), []).append(item)
         into: dict[int, tuple[RecordQueue, Where, list[bytes]]] = {}
         for where, items in queues.items():
+            if not items:
+                # Every record of this queue finished after the base. No empty queue: Scrapy's
+                # priority queue answers None once for an empty queue at its current priority,
+                # and the engine then asks again only at its 5-second heartbeat.
+                continue
             queue, stands_for = target(where)  # type: ignore[arg-type]
             into.setdefault(id(queue), (queue, stands_for, []))[2].extend(items)
         total = 0

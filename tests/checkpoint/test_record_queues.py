@@ -260,3 +260,28 @@ def test_a_delta_lists_what_changed_and_a_finished_request_is_removed() -> None:
     assert delta.records == []  # request 12 came and went between two captures
     assert delta.pending == 0
     assert delta.in_flight == 6
+
+
+@pytest.mark.parametrize("pq", [DAPQ, SPQ], ids=lambda v: v.rsplit(".", 1)[1])
+def test_a_queue_emptied_after_the_base_is_not_restored_empty(pq: str) -> None:
+    """Every request of one priority finished between the base and a delta: the restore makes
+    no empty queue for it. Scrapy's priority queue answers None once for an empty queue at its
+    current priority, and the engine then waits for its 5-second heartbeat to ask again."""
+    crawler = crawler_for(pq, FIFO)
+    records, frontier = record_scheduler(crawler)
+    for n in range(3):
+        records.enqueue_request(make(crawler, n, 0, 1, False, 4))  # served first
+    for n in range(3, 6):
+        records.enqueue_request(make(crawler, n, 0, 0, False, 4))
+    base = frontier.capture(full=True)
+    for _ in range(3):
+        frontier.on_finished(records.next_request())
+    delta = frontier.capture()
+    assert delta.removed == [1, 2, 3]
+    payloads = [{**c.payload(), "crawl": b"", "generation": g} for g, c in ((1, base), (2, delta))]
+    restored = merge_segments(None, payloads)  # type: ignore[arg-type]
+    assert restored.count == 3
+    again, second = record_scheduler(crawler)
+    second.restore(restored)
+    urls = [request.url for request in iter(again.next_request, None)]
+    assert urls == [f"http://h0.example/{n}" for n in range(3, 6)]
