@@ -7,6 +7,7 @@ It holds no protocol, codec or storage logic of its own; each part lives in its 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 from scrapy import signals
@@ -255,12 +256,16 @@ class ActorEventsExtension:
 
     def _report_status(self, stats: StatsCollector) -> None:
         """The run's status message, when the crawl runs as an Actor on the platform store."""
-        from .store.apify import ApifyKeyValueStore
-
+        # Not imported for a local store (apify-client takes a tenth of a second to import): a
+        # platform store exists only once its module was.
+        apify_store = sys.modules.get("scrapy_actor_events.store.apify")
+        on_platform_store = apify_store is not None and isinstance(
+            self.store, apify_store.ApifyKeyValueStore
+        )
         self.status = StatusReporter.build(
             self.config.environment,
             self.config.status,
-            on_platform_store=isinstance(self.store, ApifyKeyValueStore),
+            on_platform_store=on_platform_store,
             stats=stats,
             pending=self._pending,
         )
