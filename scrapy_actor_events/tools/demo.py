@@ -53,7 +53,7 @@ def crawl_once(
     """One run of the crawl; SIGKILLed once the site has served ``kill_after_pages`` pages."""
 
     def pages() -> int:
-        return sum(site.log.counts().values())
+        return site.log.pages
 
     before = pages()
     run = run_crawl(

@@ -26,10 +26,15 @@ class SiteLog:
 
     hits: list[tuple[float, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Hits on ``/p/`` pages so far: ``sum(counts().values())`` without walking every hit (a
+    #: harness asks for it every few milliseconds while a crawl runs).
+    pages: int = 0
 
     def add(self, path: str) -> None:
         with self.lock:
             self.hits.append((time.time(), path))
+            if path.startswith("/p/"):
+                self.pages += 1
 
     def counts(self, prefix: str = "/p/") -> Counter[str]:
         with self.lock:

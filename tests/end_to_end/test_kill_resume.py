@@ -25,7 +25,7 @@ def test_killed_crawl_resumes_without_losing_pages(backend: LocalBackend) -> Non
         env = backend.env(APIFY_PERSIST_STATE_INTERVAL_MILLIS="250")
 
         def hits() -> int:
-            return sum(site.log.counts().values())
+            return site.log.pages
 
         kills = []  # (manifest the next run resumes from, /p/ hits of the killed run after it)
 
@@ -68,6 +68,7 @@ def test_killed_crawl_resumes_without_losing_pages(backend: LocalBackend) -> Non
         assert "Resuming from checkpoint" in final.stderr
 
     counts = site.log.counts()
+    assert site.log.pages == sum(counts.values())  # the count kill_when polls
     assert set(counts) == {f"/p/{n}" for n in range(PAGES)}, "every page crawled at least once"
     duplicates = sum(c - 1 for c in counts.values())
     bound = sum(after + m.summary["in_flight"] for m, after in kills)
