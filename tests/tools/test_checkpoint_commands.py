@@ -1,5 +1,6 @@
 """`scrapy-actor-events inspect` and `clear` on checkpoints left by real `scrapy crawl` runs, in
-the local store and in the platform store (the local API server), run as the user runs them."""
+the local store and in the platform store (the local API server), run as the user runs them:
+what a checkpoint holds, its items and the commit point among it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from scrapy_actor_events.store import BINARY, build_store
 from scrapy_actor_events.tools.site import DemoSite
 
 from ..support.crawling import crawl_doc, run_sync, scrapy_crawl, subprocess_env
+from ..support.datasets import dataset_items
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -82,11 +84,23 @@ def test_inspect_and_clear_what_a_killed_crawl_left(backend: LocalBackend, tmp_p
         assert report["spider_state"]["pages"] == doc["state"]["pages"]
         assert report["stored_bytes"] == restored.manifest.stored_size
         assert backend.name in report["store"] or "platform" in report["store"]
+        # The items it holds and the commit point, as the manifest's summary says.
+        summary = json.loads(backend.value(KEY) or b"")["summary"]["items"]
+        dataset = backend.dataset_id if backend.name == "apify" else "default"
+        assert report["items_dataset"] == dataset
+        assert report["items_committed"] == summary["committed"]
+        assert report["items_buffered"] == summary["uncommitted"]
+        assert report["items_committed"] + report["items_buffered"] > 0
+        # The dataset holds at least what the checkpoint says is committed, at the offsets it says.
+        assert len(dataset_items(backend)) >= report["items_offset"]
 
         text = cli("inspect", KEY, env=env, cwd=tmp_path)
         assert text.returncode == 0, text.stderr
         assert f"{report['requests']:,} ({report['pending']:,} pending" in text.stdout
         assert "it was killed" in text.stdout
+        line = next(line for line in text.stdout.splitlines() if line.strip().startswith("items"))
+        assert f"{report['items_buffered']:,} item" in line
+        assert f"committed to dataset {dataset}" in line
 
         # Resumed to the end: the checkpoint says how the crawl stopped, and counts every save.
         second = scrapy_crawl(args, env)

@@ -1,5 +1,6 @@
 """`scrapy-actor-events rehearse` end to end on the example project: a real events socket, a real
-`scrapy crawl`, a real SIGKILL, and the site's own log to check the verdict against."""
+`scrapy crawl`, a real SIGKILL, and the site's own log (and the dataset) to check the verdict
+against."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from scrapy_actor_events import exit_codes
 from scrapy_actor_events.tools.site import DemoSite
 
 from ..support.crawling import EXAMPLE_PROJECT, subprocess_env
+from ..support.datasets import crawlee_read, page_items
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,6 +61,17 @@ def test_a_rehearsed_migration_loses_nothing(tmp_path: Path) -> None:
     assert "run 1: 0 pages" in result.stderr  # the progress line (every 5 s off a terminal)
     assert (storage / "rehearsal-run-1.log").read_text().count("Checkpoint") >= 1
     assert "Resuming from checkpoint" in (storage / "rehearsal-run-2.log").read_text()
+    # The items: one per page in the dataset, as the report counts them, with every field the
+    # example Actor's dataset view shows.
+    assert (report["dataset_items"], report["dataset_duplicates"]) == (PAGES + 1, 0)
+    assert report["dataset_distinct"] == PAGES + 1
+    items = crawlee_read(storage)["items"]
+    assert max(page_items(items).values()) == 1
+    actor = json.loads((EXAMPLE_PROJECT / ".actor" / "actor.json").read_text())
+    view = actor["storages"]["dataset"]["views"]["overview"]
+    fields = view["transformation"]["fields"]
+    assert set(view["display"]["properties"]) == set(fields)
+    assert all(set(item) == set(fields) for item in items), "the view shows every field"
 
 
 def test_a_rehearsed_abort_table(tmp_path: Path) -> None:
