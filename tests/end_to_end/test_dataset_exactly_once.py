@@ -1,10 +1,11 @@
 """Exactly once, end to end: a real `scrapy crawl` of a local site yielding one item per page,
-killed with SIGKILL at random moments, migrated then killed, aborted; then run to its end. The
-dataset ends with exactly one item per page, none missing and none twice: read back with crawlee's
-own dataset client (local layout), or from the API server (platform), whose pushes here lose their
-answer after storing a share of the time, the failure that duplicates items under blind retries.
+killed with SIGKILL at random moments, migrated then killed, aborted (the platform's ``aborting``
+end to end, in both stores); then run to its end. The dataset ends with exactly one item per
+page, none missing and none twice: read back with crawlee's own dataset client (local layout), or
+from the API server (platform), whose pushes here lose their answer after storing a share of the
+time, the failure that duplicates items under blind retries.
 
-The long variant (20 kills) is marked slow: ``pytest -m slow``.
+The long variant (20 kills) is marked long: ``pytest -m long``.
 """
 
 from __future__ import annotations
@@ -124,6 +125,9 @@ def test_migrating_then_killed_leaves_one_item_per_page(backend: LocalBackend) -
 
 
 def test_aborting_leaves_one_item_per_page(backend: LocalBackend) -> None:
+    """Also the platform's ``aborting`` end to end: the crawl closes with reason ``aborted``,
+    exits 0 and closes the socket with 1000; its close checkpoint keeps the pending requests,
+    and the next run resumes from it and crawls every page."""
     lossy_platform(backend)
     with DemoSite(pages=120, delay=0.02) as site, start_events_server() as server:
         env = backend.env(ACTOR_EVENTS_WEBSOCKET_URL=server.url)
@@ -133,11 +137,15 @@ def test_aborting_leaves_one_item_per_page(backend: LocalBackend) -> None:
                 server.send("aborting")
             return False
 
-        run = scrapy_crawl(crawl_args(site), env, kill_when=act)
+        run = scrapy_crawl(crawl_args(site), env, kill_when=act, timeout=60)
+        assert server.matching("^sent"), "the crawl ended before the platform aborted it"
         assert run.returncode == 0, run.stderr[-3000:]
         assert "Spider closed (aborted)" in run.stderr
+        server.wait_for(r"^closed 1 1000", timeout=5)  # the socket was closed cleanly
         restored = backend.read(KEY, "links")
         assert restored is not None
+        assert restored.manifest.close_reason == "aborted"
+        assert restored.seqs, "the aborted crawl had pending requests"
         assert restored.output is not None
         # The aborted crawl pushed every item of its close checkpoint before it exited.
         assert len(dataset_items(backend)) == restored.output.end
@@ -147,6 +155,7 @@ def test_aborting_leaves_one_item_per_page(backend: LocalBackend) -> None:
         assert final.returncode == 0, final.stderr[-3000:]
         assert "Resuming from checkpoint" in final.stderr
         assert_one_item_per_page(backend, site, 120)
+        assert set(site.log.counts()) == {f"/p/{n}" for n in range(120)}
         last = backend.read(KEY, "links")
         assert last is not None
         assert crawl_doc(last)["stats"][stats_keys.ITEMS_JOURNALED] == 121

@@ -1,4 +1,8 @@
-"""The platform's events over a real WebSocket server, driving real `scrapy crawl` processes."""
+"""The platform's events over a real WebSocket server, driving real `scrapy crawl` processes.
+
+``aborting`` end to end (closed as aborted, exit 0, the socket closed with 1000, resumed to the
+end) is test_dataset_exactly_once.py's aborting test, in both stores: the same crawl, which also
+checks the dataset."""
 
 from __future__ import annotations
 
@@ -81,33 +85,6 @@ def test_migrating_then_killed_then_resumed(server_kind: str, storage: Path) -> 
     print(f"{server_kind}: pages fetched twice after the migration: {duplicates}")
     assert duplicates <= CONCURRENCY
     assert site.log.counts("/")["/"] == 1
-
-
-def test_aborting_closes_with_reason_aborted_and_exit_0_then_resumes(storage: Path) -> None:
-    pages = 150
-    with DemoSite(pages=pages, delay=0.02) as site, start_events_server() as server:
-        env = subprocess_env(storage, ACTOR_EVENTS_WEBSOCKET_URL=server.url)
-        sent = threading.Event()
-
-        def platform() -> bool:
-            if not sent.is_set() and connected(server) and page_hits(site) >= 50:
-                server.send("aborting")
-                sent.set()
-            return False
-
-        run = scrapy_crawl(crawl_args(site), env, kill_when=platform, timeout=60)
-        assert sent.is_set(), "the crawl ended before the platform aborted it"
-        assert run.returncode == 0
-        assert "Spider closed (aborted)" in run.stderr
-        server.wait_for(r"^closed 1 1000", timeout=5)  # the socket was closed cleanly
-        restored = run_sync(read_checkpoint(storage, KEY, "links"))
-        assert restored.manifest.close_reason == "aborted"
-        assert restored.seqs, "the aborted crawl had pending requests"
-
-        final = scrapy_crawl(crawl_args(site), subprocess_env(storage))
-        assert final.returncode == 0
-        assert "Resuming from checkpoint" in final.stderr
-    assert set(site.log.counts()) == {f"/p/{n}" for n in range(pages)}
 
 
 def test_persist_state_and_cpu_events_are_acted_on_and_counted(storage: Path) -> None:
