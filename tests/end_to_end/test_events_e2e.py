@@ -42,7 +42,7 @@ def connected(server: EventsServerProcess) -> bool:
 
 @pytest.mark.parametrize("server_kind", ["autobahn", "websockets"])
 def test_migrating_then_killed_then_resumed(server_kind: str, storage: Path) -> None:
-    pages = 200
+    pages = 150
     with DemoSite(pages=pages, delay=0.03) as site, start_events_server(server_kind) as server:
         env = subprocess_env(
             storage,

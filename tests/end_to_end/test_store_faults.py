@@ -93,9 +93,9 @@ def test_a_third_of_writes_failing(backend: LocalBackend, tmp_path: Path) -> Non
     faults.set({"fail_ratio": 0.3, "seed": 3})
     watcher = Watcher(backend)
     watcher.start()
-    with DemoSite(pages=400, delay=0.01) as site:
+    with DemoSite(pages=250, delay=0.01) as site:
         env = faults.env(APIFY_PERSIST_STATE_INTERVAL_MILLIS="200")
-        for target in (120, 250):
+        for target in (75, 155):
             run = scrapy_crawl(
                 faults.args(site), env, kill_when=lambda t=target: page_hits(site) >= t
             )
@@ -106,7 +106,7 @@ def test_a_third_of_writes_failing(backend: LocalBackend, tmp_path: Path) -> Non
     watcher.join()
     assert final.returncode == 0
     assert "Spider closed (finished)" in final.stderr
-    assert set(site.log.counts()) == {f"/p/{n}" for n in range(400)}, "0 pages lost"
+    assert set(site.log.counts()) == {f"/p/{n}" for n in range(250)}, "0 pages lost"
     assert faults.count("fail") >= 3
     assert watcher.errors == []
     assert watcher.reads > 10
@@ -171,12 +171,12 @@ def test_writes_that_hang_past_the_migration_window(backend: LocalBackend, tmp_p
 @pytest.mark.parametrize("backend", ["local"], indirect=True)
 def test_a_full_disk(backend: LocalBackend, tmp_path: Path) -> None:
     faults = Faults(backend, tmp_path)
-    with DemoSite(pages=200, delay=0.01) as site:
+    with DemoSite(pages=120, delay=0.01) as site:
         env = faults.env(APIFY_PERSIST_STATE_INTERVAL_MILLIS="200")
         state = {}
 
         def fill_the_disk() -> bool:
-            if "full" not in state and faults.has_manifest() and page_hits(site) >= 60:
+            if "full" not in state and faults.has_manifest() and page_hits(site) >= 40:
                 state["full"] = backend.manifest(KEY)
                 faults.set({"enospc": True})
             return False
@@ -193,12 +193,12 @@ def test_a_full_disk(backend: LocalBackend, tmp_path: Path) -> None:
         again = scrapy_crawl(faults.args(site), faults.env())
         assert again.returncode == 0
         assert "Resuming from checkpoint" in again.stderr
-    assert set(site.log.counts()) == {f"/p/{n}" for n in range(200)}
+    assert set(site.log.counts()) == {f"/p/{n}" for n in range(120)}
 
 
 def test_a_kill_in_the_middle_of_a_multi_chunk_write(backend: LocalBackend, tmp_path: Path) -> None:
     faults = Faults(backend, tmp_path)
-    with DemoSite(pages=300, delay=0.01) as site:
+    with DemoSite(pages=200, delay=0.01) as site:
         env = faults.env(APIFY_PERSIST_STATE_INTERVAL_MILLIS="200")
         small_chunks = ["-s", "ACTOR_EVENTS_CHUNK_BYTES=1024", "-s", "ACTOR_EVENTS_MAX_DELTAS=0"]
         state = {}
@@ -228,6 +228,6 @@ def test_a_kill_in_the_middle_of_a_multi_chunk_write(backend: LocalBackend, tmp_
         again = scrapy_crawl(faults.args(site, *small_chunks), faults.env())
         assert again.returncode == 0
         assert f"Resuming from checkpoint {manifest.generation}" in again.stderr
-    assert set(site.log.counts()) == {f"/p/{n}" for n in range(300)}
+    assert set(site.log.counts()) == {f"/p/{n}" for n in range(200)}
     final = backend.manifest(KEY)
     assert backend.chunk_keys(KEY) == final.chunk_keys, "the interrupted write was cleaned up"
