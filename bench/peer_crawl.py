@@ -151,8 +151,11 @@ def _spider_args(args: dict[str, Any]) -> dict[str, Any]:
 def crawl_scrapy(args: dict[str, Any]) -> dict[str, Any]:
     from scrapy.crawler import CrawlerProcess
 
-    settings = {**COMMON, **args.get("settings", {})}
-    settings.update(contender_settings(args["contender"], args["workdir"], args.get("redis_url")))
+    settings = {
+        **COMMON,
+        **contender_settings(args["contender"], args["workdir"], args.get("redis_url")),
+        **args.get("settings", {}),  # a run's own settings win over the contender's
+    }
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(PeerSpider)
     out: dict[str, Any] = {}

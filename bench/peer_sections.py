@@ -71,7 +71,8 @@ def _contenders(
     args: argparse.Namespace, available: tuple[str, ...], default: tuple[str, ...]
 ) -> tuple[str, ...]:
     if args.peers:
-        unknown = set(args.peers) - set(available)
+        # One --peers serves every section of a run: each takes the contenders it knows.
+        unknown = set(args.peers) - set(peer_bench.CONTENDERS)
         if unknown:
             raise SystemExit(f"unknown contender(s) {', '.join(sorted(unknown))}")
         chosen = tuple(name for name in available if name in args.peers)

@@ -4,7 +4,7 @@ A :class:`Config` is made of option groups, each defined beside the part it conf
 here by a function of its own: the checkpoint (:class:`~.checkpoint.options.CheckpointOptions`),
 the store (:class:`~.store.base.StoreOptions`), the dataset items go to
 (:class:`~.dataset.base.DatasetOptions`), the events socket
-(:class:`~.events.connection.SocketOptions`), the migration
+(:class:`~.events.options.SocketOptions`), the migration
 (:class:`~.events.migration.MigrationOptions`), the overload throttle
 (:class:`~.events.throttle.ThrottleOptions`) and the run's status message
 (:class:`~.status.StatusOptions`).
@@ -26,8 +26,8 @@ from .checkpoint.options import CheckpointOptions, ResumeMode, UnreadableMode
 from .dataset.base import DatasetChoice, DatasetOptions
 from .dataset.choice import decide
 from .environment import DEFAULT_STORE_ID, ActorEnvironment
-from .events.connection import SocketOptions
 from .events.migration import MigrationOptions
+from .events.options import SocketOptions
 from .events.throttle import ThrottleOptions
 from .status import StatusOptions
 from .store.base import STORE_NAME_RE, STORE_NAME_RULE, StoreOptions

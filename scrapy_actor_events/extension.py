@@ -28,7 +28,6 @@ from .checkpoint.writer import Checkpointer, CheckpointResult
 from .config import Config
 from .dataset import build_dataset
 from .download_log import DownloadLog
-from .events.connection import EventsConnection
 from .events.engine_hold import EngineHold
 from .events.migration import Migration
 from .events.reactions import EventReactions
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from .checkpoint.frontier import Frontier
     from .checkpoint.queue_frontier import QueueFrontier
     from .dataset.base import Dataset
+    from .events.connection import EventsConnection
     from .store.base import KeyValueStore
 
     Hook = Callable[[Request], None]
@@ -305,6 +305,10 @@ class ActorEventsExtension:
                 self.config.checkpoint.persist_interval,
             )
             return
+        # Imported only here: a crawl with no socket never loads Autobahn (thousands of objects
+        # more for every full garbage collection of the crawl to walk).
+        from .events.connection import EventsConnection
+
         self.events = EventsConnection.listen(self.config.socket, self.reactions)
 
     def _in_flight(self, engine: ExecutionEngine) -> int:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from itemadapter import ItemAdapter
-
 from .base import PAYLOAD_LIMIT
 
 if TYPE_CHECKING:
@@ -32,6 +30,10 @@ class UnacceptableItem(ValueError):
 
 def encode_item(item: Any, limit: int = PAYLOAD_LIMIT) -> bytes:
     """The item as compact JSON (UTF-8); raises :class:`UnacceptableItem`."""
+    # Imported on the first item: itemadapter imports pydantic where it is installed (apify-client
+    # needs it), and a crawl that sends no items to a dataset need not carry its modules.
+    from itemadapter import ItemAdapter
+
     try:
         data = ItemAdapter(item).asdict()
     except RecursionError as exc:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from autobahn.twisted.websocket import (
     WebSocketClientFactory,
@@ -24,6 +22,9 @@ from autobahn.twisted.websocket import (
 from twisted.internet.protocol import ReconnectingClientFactory
 
 from .messages import ActorEvent, parse_message
+
+if TYPE_CHECKING:
+    from .options import SocketOptions
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +37,6 @@ STABLE_AFTER_SECONDS = 1.0
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 
 Listener = Callable[[ActorEvent], None]
-
-
-@dataclass(frozen=True)
-class SocketOptions:
-    #: ``ACTOR_EVENTS_WEBSOCKET_URL``; None: no platform events (a local run).
-    url: str | None = None
-    ca_file: str | None = None
-    ping_interval: int = 10
-    ping_timeout: int = 5
-    initial_delay: float = 1.0
-    max_delay: float = 90.0
-
-    def describe(self) -> str:
-        """The URL without credentials or query (tokens may ride in either)."""
-        parts = urlsplit(self.url or "")
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def tls_options(host: str, ca_file: str | None) -> Any:
