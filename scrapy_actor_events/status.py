@@ -17,6 +17,7 @@ once. When the spider closes, a terminal message says how the crawl ended.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class StatusReporter:
         self._task: asyncio.Task[None] | None = None
         self._failure_logged = False
         self._closed = False
+        self._sending = False
 
     @classmethod
     def build(
@@ -133,11 +135,24 @@ class StatusReporter:
         # The platform store runs on asyncio, and so does this: a task on the reactor's loop.
         self._task = asyncio.ensure_future(self._send_soon())
 
+    @property
+    def sending(self) -> bool:
+        """Whether a request to the platform is on its way now."""
+        return self._sending
+
     async def close(self, reason: str) -> None:
         """The terminal message, once the spider has closed (after the close checkpoint)."""
         self._closed = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        task = self._task
+        if task is not None and not task.done():
+            if self._sending:
+                # Let the update under way finish rather than abandon it: apify-client's
+                # transport (impit) would go on with it on its own threads, unawaited, maybe
+                # while the interpreter exits.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), 2 * REQUEST_TIMEOUT.seconds)
+            else:
+                task.cancel()  # only waiting for its interval: no request out
         ended = "Finished" if reason == "finished" else "Stopped"
         text = f"{ended} ({reason}): {self._figures()}" + (
             f"; {self.resumed}" if self.resumed else ""
@@ -177,6 +192,7 @@ class StatusReporter:
 
     async def _send(self, text: str, terminal: bool) -> None:
         self._sent_at = self.clock()
+        self._sending = True
         try:
             await self.client.run(self.run_id).update(
                 status_message=text, is_status_message_terminal=terminal, timeout=REQUEST_TIMEOUT
@@ -186,6 +202,8 @@ class StatusReporter:
         except Exception as exc:
             self._failed(exc)
             return
+        finally:
+            self._sending = False
         self.stats.inc_value(stats_keys.STATUS_UPDATES)
         logger.debug("Status message: %s", text)
 

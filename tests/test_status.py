@@ -97,6 +97,19 @@ async def test_the_terminal_message_says_how_the_crawl_ended(apify_api: ApifyApi
     assert len(apify_api.status_messages(RUN)) == 1
 
 
+@deferred_f_from_coro_f
+async def test_an_update_under_way_at_close_is_let_finish(apify_api: ApifyApiServer) -> None:
+    """Not cancelled: apify-client's transport would carry it on, unawaited, on its own threads."""
+    report = reporter(apify_api)
+    apify_api.run_faults.latency = 0.4
+    report.checkpoint_saved(saved(1))
+    await wait_for(lambda: report.sending)
+    await report.close("finished")
+    assert report.stats.get_value("actor_events/status/updates") == 2  # both counted as sent
+    messages = apify_api.status_messages(RUN)
+    assert [terminal for _, terminal in messages] == [False, True]
+
+
 @pytest.mark.parametrize("fault", ["500", "timeout"])
 @deferred_f_from_coro_f
 async def test_a_failure_is_logged_once_and_never_raised(
