@@ -235,11 +235,17 @@ def report_kill(data: dict[str, Any], rounds: int) -> str:
     lines.append("")
     if "extension" in rows:
         ages = [r["checkpoint_age"] for r in rows["extension"] if r["checkpoint_age"] is not None]
-        age = f"{statistics.median(ages):.1f} s" if ages else "unknown"
-        lines.append(
-            f"- {LABELS['extension']}: the rerun resumes from the last checkpoint, taken {age}"
-            " before the kill (median): the pages fetched since then are fetched again, none is"
-            " lost."
-        )
+        if ages:
+            lines.append(
+                f"- {LABELS['extension']}: the rerun resumes from the last checkpoint, taken"
+                f" {statistics.median(ages):.1f} s before the kill (median): the pages fetched"
+                " since then are fetched again, none is lost."
+            )
+        else:
+            lines.append(
+                f"- {LABELS['extension']}: the kill came before the first checkpoint, so the rerun"
+                " starts over, as plain Scrapy's does (a larger `--kill-at` measures the steady"
+                " state)."
+            )
     lines += [f"- {LABELS[name]}: {text}." for name, text in notes.items() if name in rows]
     return "\n".join(lines)
