@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from scrapy import Request, Spider
+from scrapy import Request
 from scrapy.settings import Settings
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.defer import deferred_f_from_coro_f, maybe_deferred_to_future
@@ -25,17 +25,12 @@ from scrapy_actor_events.config import Config
 from scrapy_actor_events.dataset.commit import CommitPoint
 from scrapy_actor_events.store.local import LocalKeyValueStore
 
+from ..support.spiders import UnitSpider
+
 if TYPE_CHECKING:
     from pathlib import Path
 
 KEY = "SCRAPY_STATE_unit"
-
-
-class UnitSpider(Spider):
-    name = "unit"
-
-    def parse(self, response):
-        pass
 
 
 def rec(n: int) -> bytes:

@@ -1,4 +1,5 @@
-"""Spiders shared by the tests that crawl the demo site in-process."""
+"""Spiders shared by the tests: those that crawl the demo site in-process, and one that crawls
+nothing, for the checkpoint parts tested without a crawl."""
 
 from __future__ import annotations
 
@@ -33,3 +34,12 @@ class SlowSpider(Spider):
     def parse(self, response):
         if self.following:
             yield from response.follow_all(css="a::attr(href)", callback=self.parse)
+
+
+class UnitSpider(Spider):
+    """Crawls nothing: the spider of checkpoint parts tested without a crawl."""
+
+    name = "unit"
+
+    def parse(self, response):
+        pass
