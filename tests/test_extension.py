@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,9 +18,17 @@ from scrapy_actor_events import ActorEventsExtension
 from scrapy_actor_events import _scrapy_internals as internals
 from scrapy_actor_events.exit_codes import CLOSE_STORE_UNAVAILABLE, CLOSE_UNREADABLE, ExitCode
 from scrapy_actor_events.store.local import LocalKeyValueStore
+from scrapy_actor_events.tools.harness import run_crawl
 from scrapy_actor_events.tools.site import DemoSite
 
-from .support.crawling import crawl, crawl_doc, read_checkpoint, scrapy_crawl, subprocess_env
+from .support.crawling import (
+    ROOT,
+    crawl,
+    crawl_doc,
+    read_checkpoint,
+    scrapy_crawl,
+    subprocess_env,
+)
 from .support.spiders import PagesSpider
 
 if TYPE_CHECKING:
@@ -281,22 +291,14 @@ def test_a_local_crawl_without_socket_or_dataset_loads_no_client_library(
     storage: Path, site: DemoSite
 ) -> None:
     """Every module a crawl loads stays in the heap that each full garbage collection walks:
-    Autobahn, apify-client and pydantic (through itemadapter) made a crawl's collections about
-    a fifth longer, 4% of a short crawl's time. A crawl loads them only when it uses them."""
-    import json
-    import subprocess
-    import sys
-
-    from .support.crawling import ROOT
-
-    done = subprocess.run(
+    Autobahn, apify-client and pydantic (through itemadapter) made a crawl's full collections
+    about a third longer than plain Scrapy's, 5% of a short crawl's time. A crawl loads them only
+    when it uses them."""
+    done = run_crawl(
         [sys.executable, "-c", _IMPORTS_OF_A_LOCAL_CRAWL, str(storage), f"{site.url}/"],
         env=subprocess_env(storage),
         cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
