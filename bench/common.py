@@ -71,6 +71,28 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def verdict(value: float, target: float, baseline: list[float], *, at_most: bool = False) -> str:
+    """Whether ``value`` (a ratio to the baseline's median) meets ``target``, as the run can tell.
+
+    A target counts as met, or missed, only where the baseline's own rounds spread (max - min,
+    over their median) less than the margin between the value and the target; otherwise the run
+    cannot tell, and says so. One round has no spread: it cannot tell either.
+    """
+    ok = value <= target if at_most else value >= target
+    margin = abs(value - target)
+    if len(baseline) < 2:
+        return f"**cannot tell** (one round: no spread to set the margin of {margin:.2f} against)"
+    spread = (max(baseline) - min(baseline)) / statistics.median(baseline)
+    if spread >= margin:
+        return (
+            f"**cannot tell** (margin {margin:.1%}, spread of the baseline's rounds {spread:.1%})"
+        )
+    return (
+        f"**{'met' if ok else 'missed'}** (margin {margin:.1%}, spread of the baseline's rounds"
+        f" {spread:.1%})"
+    )
+
+
 def timed(func: Callable[[], object]) -> float:
     start = time.perf_counter()
     func()

@@ -27,7 +27,7 @@ from scrapy_actor_events import stats_keys
 from scrapy_actor_events.tools.harness import crawl_environment, run_crawl, scrapy_command
 from scrapy_actor_events.tools.site import DemoSite
 
-from .common import ROOT, median
+from .common import ROOT, median, verdict
 
 EXAMPLE_PROJECT = ROOT / "example_project"
 SDK_SCRIPT = Path(__file__).with_name("sdk_pipeline_push.py")
@@ -125,7 +125,9 @@ def report(data: dict[str, Any], rounds: int) -> str:
         f"| Apify SDK `ActorDatasetPushPipeline` | - | - | {sdk_per_thousand:.0f} |",
         "",
         f"Throughput with items to the dataset: **{ratio:.3f}** of the same crawl with items going"
-        f" nowhere (target >= {TARGET_RATIO}). Platform requests per 1,000 items:"
+        f" nowhere (target >= {TARGET_RATIO}):"
+        f" {verdict(ratio, TARGET_RATIO, [r['pages_per_second'] for r in nowhere])}."
+        " Platform requests per 1,000 items:"
         f" **{per_thousand:.2f}** (target <= {TARGET_REQUESTS:g}), against"
         f" {sdk_per_thousand:.0f} for the SDK's pipeline ({sdk['items']:,} items,"
         f" {sdk['requests']:,} requests). Every round's dataset held one item per page:"

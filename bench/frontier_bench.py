@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from .common import verdict
 from .peer_common import LABELS, crawl, mb, peer_versions, redis_memory, redis_server, tree_bytes
 from .peer_site import serve_site
 
@@ -133,16 +134,18 @@ def report(data: dict[str, Any], rounds: int) -> str:
             ratio = med("extension", "rss") / base_rss
             limit = TARGETS.get(target)
             if limit is not None:
+                plain = [r["rss"] for r in rows["plain"]]
                 verdicts.append(
                     f"peak RSS with the extension <= {limit}x plain Scrapy's: {ratio:.2f}x,"
-                    f" **{'met' if ratio <= limit else 'missed'}**"
+                    f" {verdict(ratio, limit, plain, at_most=True)}"
                 )
         if "extension" in rows and "jobdir" in rows:
             jobdir = med("jobdir", "queue") + med("jobdir", "seen")
             ratio = med("extension", "stored") / jobdir
+            jobdir_rounds = [r["queue"] + r["seen"] for r in rows["jobdir"]]
             verdicts.append(
                 f"checkpoint bytes <= 1/10 of JOBDIR's for the same frontier: 1/{1 / ratio:.0f},"
-                f" **{'met' if ratio <= 0.1 else 'missed'}**"
+                f" {verdict(ratio, 0.1, jobdir_rounds, at_most=True)}"
             )
         if verdicts:
             lines += ["", "Targets: " + "; ".join(verdicts) + "."]
