@@ -18,9 +18,9 @@ from apify_client.errors import ApifyApiError
 
 from ..store.platform_client import (
     DATASET_REQUEST_STATS,
+    PlatformResource,
     describe_failure,
     new_client,
-    public_url,
     require_running_loop,
 )
 from .base import PAYLOAD_LIMIT, DatasetError, ItemsRefused
@@ -42,9 +42,10 @@ logger = logging.getLogger(__name__)
 _REFUSED = {400, 413}
 
 
-class ApifyDataset:
+class ApifyDataset(PlatformResource):
     """A dataset on the Apify platform (a :class:`~.base.Dataset`)."""
 
+    kind = "dataset"
     max_request_bytes = PAYLOAD_LIMIT
 
     def __init__(
@@ -59,18 +60,18 @@ class ApifyDataset:
         timeout: float = 60.0,
         stats: StatsCollector | None = None,
     ) -> None:
-        if not token:
-            raise ValueError("The platform dataset needs an API token (APIFY_TOKEN).")
+        super().__init__(
+            token,
+            api_url=api_url,
+            max_retries=max_retries,
+            min_retry_delay=min_retry_delay,
+            timeout=timeout,
+            stats=stats,
+        )
         if (dataset_id is None) == (dataset_name is None):
             raise ValueError("Give the platform dataset either a dataset id or a name.")
-        self._token = token
-        self.api_url = api_url
         self.dataset_id = dataset_id
         self.dataset_name = dataset_name
-        self.max_retries = max_retries
-        self.min_retry_delay = min_retry_delay
-        self.timeout = timeout
-        self.stats = stats
         self._reads: tuple[ApifyClientAsync, CountingHttpClient] | None = None
         self._pushes: tuple[ApifyClientAsync, CountingHttpClient] | None = None
 
@@ -105,17 +106,9 @@ class ApifyDataset:
         return self.dataset_name or self.dataset_id or ""
 
     def describe(self) -> str:
-        where = public_url(self.api_url)
-        if self.dataset_name is None:
-            return f"platform dataset {self.dataset_id} at {where}"
-        found = f" (id {self.dataset_id})" if self.dataset_id else ""
-        return f"platform dataset named {self.dataset_name!r}{found} at {where}"
+        return self._describe(self.dataset_name, self.dataset_id)
 
     # -- plumbing -----------------------------------------------------------------------------
-
-    def _count(self, stat: str) -> None:
-        if self.stats is not None:
-            self.stats.inc_value(stat)
 
     def _client(self, *, retries: bool) -> ApifyClientAsync:
         require_running_loop("The platform dataset")

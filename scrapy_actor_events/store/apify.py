@@ -24,6 +24,7 @@ from .base import JSON, MAX_RECORD_BYTES, StoreError, StoreMissing, check_key
 from .platform_client import (
     STORE_REQUEST_STATS,
     CountingHttpClient,
+    PlatformResource,
     describe_failure,
     new_client,
     public_url,
@@ -47,8 +48,10 @@ T = TypeVar("T")
 _LIST_PAGE = 1000
 
 
-class ApifyKeyValueStore:
+class ApifyKeyValueStore(PlatformResource):
     """A key-value store on the Apify platform (a :class:`~.base.KeyValueStore`)."""
+
+    kind = "key-value store"
 
     def __init__(
         self,
@@ -62,18 +65,18 @@ class ApifyKeyValueStore:
         timeout: float = 60.0,
         stats: StatsCollector | None = None,
     ) -> None:
-        if not token:
-            raise ValueError("The platform key-value store needs an API token (APIFY_TOKEN).")
+        super().__init__(
+            token,
+            api_url=api_url,
+            max_retries=max_retries,
+            min_retry_delay=min_retry_delay,
+            timeout=timeout,
+            stats=stats,
+        )
         if (store_id is None) == (store_name is None):
             raise ValueError("Give the platform key-value store either a store id or a name.")
-        self._token = token
-        self.api_url = api_url
         self.store_id = store_id
         self.store_name = store_name
-        self.max_retries = max_retries
-        self.min_retry_delay = min_retry_delay
-        self.timeout = timeout
-        self.stats = stats
         self._client: ApifyClientAsync | None = None
         self._http: CountingHttpClient | None = None
         self._kv: KeyValueStoreClientAsync | None = None
@@ -108,17 +111,9 @@ class ApifyKeyValueStore:
         return self._ref
 
     def describe(self) -> str:
-        where = public_url(self.api_url)
-        if self.store_name is None:
-            return f"platform key-value store {self.store_id} at {where}"
-        found = f" (id {self.store_id})" if self.store_id else ""
-        return f"platform key-value store named {self.store_name!r}{found} at {where}"
+        return self._describe(self.store_name, self.store_id)
 
     # -- plumbing -----------------------------------------------------------------------------
-
-    def _count(self, stat: str) -> None:
-        if self.stats is not None:
-            self.stats.inc_value(stat)
 
     def _new_client(self) -> ApifyClientAsync:
         try:

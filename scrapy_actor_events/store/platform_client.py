@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from apify_client import ApifyClientAsync
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     import impit
+    from scrapy.statscollectors import StatsCollector
 
 REACTOR_HELP = (
     "Set TWISTED_REACTOR = 'twisted.internet.asyncioreactor.AsyncioSelectorReactor' (Scrapy's"
@@ -149,6 +150,44 @@ def new_client(
         user_agent_suffix=f"scrapy-actor-events/{package_version()}",
     )
     return ApifyClientAsync.with_custom_http_client(token, api_url=api_url, http_client=http), http
+
+
+class PlatformResource:
+    """What the platform's key-value store and dataset share: the API connection's settings, the
+    stats their requests are counted in, and how they name themselves in messages."""
+
+    #: As messages name the kind of resource: "key-value store", "dataset".
+    kind: ClassVar[str]
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str,
+        max_retries: int,
+        min_retry_delay: float,
+        timeout: float,
+        stats: StatsCollector | None,
+    ) -> None:
+        if not token:
+            raise ValueError(f"The platform {self.kind} needs an API token (APIFY_TOKEN).")
+        self._token = token
+        self.api_url = api_url
+        self.max_retries = max_retries
+        self.min_retry_delay = min_retry_delay
+        self.timeout = timeout
+        self.stats = stats
+
+    def _count(self, stat: str) -> None:
+        if self.stats is not None:
+            self.stats.inc_value(stat)
+
+    def _describe(self, name: str | None, resource_id: str | None) -> str:
+        where = public_url(self.api_url)
+        if name is None:
+            return f"platform {self.kind} {resource_id} at {where}"
+        found = f" (id {resource_id})" if resource_id else ""
+        return f"platform {self.kind} named {name!r}{found} at {where}"
 
 
 def describe_failure(exc: BaseException, token: str) -> str:
